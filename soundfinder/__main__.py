@@ -1,0 +1,5 @@
+import sys
+
+from soundfinder.cli import main
+
+sys.exit(main())

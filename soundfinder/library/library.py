@@ -1,0 +1,285 @@
+"""The library folder: catalog, vectors and documents kept consistent behind one class.
+
+Layout of a library folder:
+    catalog.sqlite   files, content hashes, tags (SQLite WAL)
+    vectors.f32      append-only float32 rows, the durable vectors
+    vectors.hnsw     a snapshot of the search graph (rebuilt from vectors.f32 if lost)
+    documents.json   library folders, saved searches, settings (TinyDB, atomic writes)
+    lock             who is writing
+
+Commit order (invariant 2 of DESIGN.md): vectors are appended and fsynced, then the catalog
+transaction that refers to them commits. A crash in between leaves rows past the catalog's
+vector count, which `open` cuts off. No catalog row ever points at a missing vector.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from soundfinder.library.catalog import Catalog
+from soundfinder.library.documents import open_documents
+from soundfinder.library.lock import LibraryLockedError, WriterLock
+from soundfinder.library.records import FAILED, INDEXED, OFFLINE, Batch, FileRecord
+from soundfinder.library.vectorindex import VectorIndex
+from soundfinder.library.vectorlog import VectorLog, VectorLogError
+
+# A snapshot of the hnsw graph is written once this many vectors would need replaying.
+SNAPSHOT_EVERY = 5000
+
+
+class LibraryError(Exception):
+    """The library folder cannot be used; the message says why and what to do."""
+
+
+class SpaceMismatchError(LibraryError):
+    pass
+
+
+class Library:
+    def __init__(self, root: Path, catalog: Catalog, log: VectorLog, index: VectorIndex,
+                 lock: WriterLock | None, readonly: bool):
+        self.root = root
+        self.catalog = catalog
+        self.log = log
+        self.index = index
+        self._lock = lock
+        self.readonly = readonly
+        self.documents = open_documents(root / "documents.json", readonly=readonly)
+
+    # -- open / close --------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, root: str | os.PathLike, space=None, readonly: bool = False,
+             exact_below: int = 20000) -> Library:
+        """Open (or create) a library.
+
+        Args:
+            space: the `EmbeddingSpace` of the model in use. A new library adopts it; an
+                existing one refuses a different one (vectors of two models never mix).
+                None opens without checking (status, list, doctor).
+            readonly: no lock, no writes; works while another process indexes.
+        """
+        root = Path(root).expanduser().resolve()
+        lock = None
+        if readonly:
+            if not (root / "catalog.sqlite").exists():
+                raise LibraryError(f"no library at {root} (run `soundfinder index FOLDER` first)")
+        else:
+            try:
+                root.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise LibraryError(f"cannot create the library folder {root}: {e.strerror}") from None
+            if not os.access(root, os.W_OK):
+                raise LibraryError(f"the library folder {root} is not writable")
+            lock = WriterLock(root / "lock")
+            lock.acquire()
+        try:
+            catalog = Catalog(root / "catalog.sqlite", readonly=readonly)
+            stored_space, dim = catalog.get_meta("space"), catalog.get_meta("dim")
+            if space is not None and stored_space is not None and stored_space != space.id:
+                raise SpaceMismatchError(
+                    f"this library was indexed with {stored_space}, not {space.id}; vectors of two "
+                    f"models are never mixed. Use the original model (--model), or re-embed into a "
+                    f"new library with --library NEW_FOLDER")
+            if dim is None and space is not None and not readonly:
+                with catalog.transaction():
+                    catalog.set_meta("space", space.id)
+                    catalog.set_meta("model", space.model)
+                    catalog.set_meta("dim", str(space.dim))
+                dim = str(space.dim)
+            log = VectorLog(root / "vectors.f32", int(dim or 0), readonly=readonly) if dim else None
+            committed = catalog.vector_count()
+            if log is not None and len(log) != committed:
+                log.truncate(committed)
+        except (VectorLogError, OSError) as e:
+            if lock:
+                lock.release()
+            raise LibraryError(f"cannot open the library at {root}: {e}") from None
+        except BaseException:
+            if lock:
+                lock.release()
+            raise
+        index = VectorIndex(log, root / "vectors.hnsw", exact_below=exact_below) if log is not None else None
+        lib = cls(root, catalog, log, index, lock, readonly)
+        if index is not None:
+            index.dead = set(range(committed)) - catalog.live_vector_ids()
+        return lib
+
+    def close(self) -> None:
+        if self.index is not None and not self.readonly and self.index.unsnapshotted > 0:
+            try:
+                self.index.save_snapshot()
+            except OSError:
+                pass  # the log is the durable record; the graph is rebuilt on next open
+        self.documents.close()
+        self.catalog.close()
+        if self._lock:
+            self._lock.release()
+            self._lock = None
+
+    def __enter__(self) -> Library:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- facts ---------------------------------------------------------------------------
+
+    @property
+    def space_id(self) -> str | None:
+        return self.catalog.get_meta("space")
+
+    @property
+    def model(self) -> str | None:
+        return self.catalog.get_meta("model")
+
+    def stats(self) -> dict:
+        c = self.catalog.counts()
+        return {"files": c["files"], "indexed": c[INDEXED], "failed": c[FAILED], "offline": c[OFFLINE],
+                "vectors": c["vectors"], "model": self.model, "space": self.space_id,
+                "library": str(self.root), "folders": self.folders()}
+
+    def get(self, path: str) -> FileRecord | None:
+        return self.catalog.get(path)
+
+    def files(self, status: str | None = None) -> Iterator[FileRecord]:
+        return self.catalog.files(status)
+
+    def files_under(self, folder: str) -> Iterator[FileRecord]:
+        return self.catalog.files_under(folder)
+
+    def vector_for_hash(self, content_hash: str) -> int | None:
+        return self.catalog.vector_for_hash(content_hash)
+
+    def vector(self, vector_id: int) -> np.ndarray:
+        return self.log.read(vector_id, vector_id + 1)[0]
+
+    # -- writes --------------------------------------------------------------------------
+
+    def _writable(self) -> None:
+        if self.readonly:
+            raise LibraryError("the library is open read-only")
+
+    def commit(self, batch: Batch) -> None:
+        """Apply a batch atomically: all of it is in the library after this returns, or none."""
+        self._writable()
+        if not len(batch):
+            return
+        first = None
+        if batch.embedded:
+            if self.log is None:
+                raise LibraryError("the library has no embedding space yet; open it with a model")
+            first = self.log.append(np.stack([v for _, v in batch.embedded]))
+        touched: set[int] = set()
+        try:
+            with self.catalog.transaction():
+                for i, (info, _) in enumerate(batch.embedded):
+                    vid = first + i
+                    self.catalog.add_vector(vid, info.hash)
+                    self._replace(info.path, touched)
+                    self.catalog.upsert(info, INDEXED, None, vid)
+                    touched.add(vid)
+                for info, vid in batch.reused:
+                    self._replace(info.path, touched)
+                    self.catalog.upsert(info, INDEXED, None, vid)
+                    touched.add(vid)
+                for old, info in batch.moved:
+                    vid = self.catalog.vector_for_hash(info.hash) if info.hash else None
+                    old_vid = self.catalog.get(old).vector_id if self.catalog.get(old) else None
+                    self.catalog.move(old, info, vid)
+                    touched.update(v for v in (vid, old_vid) if v is not None)
+                for info, reason in batch.failed:
+                    self._replace(info.path, touched)
+                    self.catalog.upsert(info, FAILED, reason, None)
+                for path in batch.removed:
+                    vid = self.catalog.remove(path)
+                    if vid is not None:
+                        touched.add(vid)
+                for path in batch.offline:
+                    vid = self.catalog.set_status(path, OFFLINE)
+                    if vid is not None:
+                        touched.add(vid)
+        except BaseException:
+            if first is not None:
+                self.log.truncate(first)  # the catalog never saw them
+                self.index.truncated()
+            raise
+        if first is not None:
+            self.index.added(first, len(batch.embedded))
+        self._refresh_dead(touched)
+        if self.index is not None and self.index.unsnapshotted >= SNAPSHOT_EVERY:
+            self.index.save_snapshot()
+
+    def _replace(self, path: str, touched: set[int]) -> None:
+        old = self.catalog.get(path)
+        if old is not None and old.vector_id is not None:
+            touched.add(old.vector_id)
+
+    def _refresh_dead(self, vector_ids: Iterable[int]) -> None:
+        if self.index is None:
+            return
+        for vid in vector_ids:
+            if self.catalog.is_vector_live(vid):
+                self.index.dead.discard(vid)
+            else:
+                self.index.dead.add(vid)
+
+    def forget(self, paths: Iterable[str]) -> int:
+        """Remove records (the files on disk are untouched). Returns how many were known."""
+        self._writable()
+        known = [p for p in paths if self.catalog.get(p) is not None]
+        self.commit(Batch(removed=known))
+        return len(known)
+
+    def snapshot(self) -> None:
+        """Save the search graph now (on idle or close) so the next open replays nothing."""
+        self._writable()
+        if self.index is not None:
+            self.index.save_snapshot()
+
+    # -- search --------------------------------------------------------------------------
+
+    def knn(self, query: np.ndarray, k: int, candidates: Iterable[int] | None = None) -> list[tuple[int, float]]:
+        if self.index is None:
+            return []
+        cand = None if candidates is None else np.fromiter(candidates, dtype=np.int64)
+        return self.index.search(query, k, cand)
+
+    def files_for_vectors(self, vector_ids: Iterable[int]) -> dict[int, list[FileRecord]]:
+        return self.catalog.files_for_vectors(vector_ids)
+
+    def attach_tags(self, records: list[FileRecord]) -> list[FileRecord]:
+        tags = self.catalog.tags_for(r.id for r in records)
+        for r in records:
+            r.tags = tags.get(r.id, [])
+        return records
+
+    # -- documents -----------------------------------------------------------------------
+
+    def folders(self) -> list[str]:
+        return sorted(d["path"] for d in self.documents.table("folders").all())
+
+    def add_folder(self, folder: str) -> None:
+        self._writable()
+        from tinydb import Query
+
+        path = os.path.abspath(os.path.expanduser(folder))
+        table = self.documents.table("folders")
+        if not table.search(Query().path == path):
+            table.insert({"path": path})
+
+    def remove_folder(self, folder: str) -> None:
+        """Stop following a folder and forget its records (the files stay where they are)."""
+        self._writable()
+        from tinydb import Query
+
+        path = os.path.abspath(os.path.expanduser(folder))
+        self.documents.table("folders").remove(Query().path == path)
+        self.forget([r.path for r in self.catalog.files_under(path)])
+
+
+__all__ = ["Library", "LibraryError", "LibraryLockedError", "SpaceMismatchError"]

@@ -1,0 +1,100 @@
+"""Text, example and tag-filtered search over a library.
+
+Scores are cosine similarities in the model's space (higher is better). Several files with
+byte-identical audio share one vector and so one score; they are listed together.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+
+from soundfinder.audio import decode
+from soundfinder.library import FileRecord, Library
+
+
+@dataclass
+class Hit:
+    score: float
+    record: FileRecord
+
+    @property
+    def path(self) -> str:
+        return self.record.path
+
+    def to_json(self) -> dict:
+        d = self.record.to_json()
+        d["score"] = round(self.score, 6)
+        return d
+
+
+class TextCache:
+    """Recent query embeddings: typing "kick", deleting, retyping costs the text tower once."""
+
+    def __init__(self, size: int = 256):
+        self.size = size
+        self._items: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+
+    def get(self, embedder, text: str) -> np.ndarray:
+        key = (embedder.space.id, text)
+        if key in self._items:
+            self._items.move_to_end(key)
+            return self._items[key]
+        vec = embedder.encode_text([text])[0]
+        self._items[key] = vec
+        if len(self._items) > self.size:
+            self._items.popitem(last=False)
+        return vec
+
+
+_TEXT_CACHE = TextCache()
+
+
+def search_vector(library: Library, query: np.ndarray, k: int = 20,
+                  exclude_paths: set[str] | None = None) -> list[Hit]:
+    """The `k` files nearest to `query`."""
+    exclude_paths = exclude_paths or set()
+    want = k + len(exclude_paths)
+    hits: list[Hit] = []
+    while True:
+        neighbours = library.knn(query, want)
+        by_vector = library.files_for_vectors(v for v, _ in neighbours)
+        hits = [Hit(score, rec) for vid, score in neighbours for rec in by_vector.get(vid, [])
+                if rec.path not in exclude_paths]
+        if len(hits) >= k or len(neighbours) < want:
+            break
+        want *= 2
+    hits = hits[:k]
+    library.attach_tags([h.record for h in hits])
+    return hits
+
+
+def search_text(library: Library, embedder, text: str, k: int = 20) -> list[Hit]:
+    text = text.strip()
+    if not text:
+        return []
+    return search_vector(library, _TEXT_CACHE.get(embedder, text), k)
+
+
+def embed_file(library: Library | None, embedder, path: str) -> np.ndarray:
+    """The vector of a file: stored if the library has it (same content), else computed."""
+    from soundfinder.indexing.scan import content_hash
+
+    path = os.path.abspath(os.path.expanduser(path))
+    if library is not None:
+        try:
+            vid = library.vector_for_hash(content_hash(path))
+        except OSError:
+            vid = None
+        if vid is not None:
+            return library.vector(vid)
+    audio = decode(path, sample_rate=embedder.sample_rate)
+    return embedder.encode_audio([audio.samples])[0]
+
+
+def search_similar(library: Library, embedder, path: str, k: int = 20) -> list[Hit]:
+    """Files that sound like `path` (which may be outside the library); raises DecodeError."""
+    return search_vector(library, embed_file(library, embedder, path), k)

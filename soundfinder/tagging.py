@@ -1,0 +1,518 @@
+"""Zero-shot tagging: label sets (vocabularies) turned into text-embedding matrices, then one
+matrix product against the stored audio vectors.
+
+    sets = load_label_sets(label_set_dirs(library_dir))
+    cache = LabelMatrixCache(cache_dir)
+    for ls in sets:
+        matrix = cache.matrix(space_id, ls, embedder.encode_text)
+        calib = None
+        if ls.mode == "multi":
+            calib = calibrate(vectors, ls, matrix, cache.neutral(space_id, ls, embedder.encode_text))
+        tags = classify(vectors, ls, matrix, logit_scale, calib)   # one list of Tag per row
+
+Pure numpy plus an `encode_text` callable; nothing here touches storage except the label-set
+JSON files and the optional on-disk matrix cache.
+
+Decision rules (see `TagPolicy`):
+- single-choice sets: softmax over the labels of `logit_scale * cosine`; the top label is kept
+  when its probability closes `single_gap` of the distance from chance (1/k) to certainty, so
+  the bar adapts to the number of labels (k=3: 0.50, k=10: 0.33, k=20: 0.29 at the default).
+- multi-label sets: raw CLAP cosines sit in a narrow band and each prompt has its own offset,
+  so no global cut-off works. Each label's margin over a neutral prompt ("the sound of a
+  sound", same templates) removes the per-file offset; a robust z-score of that margin against
+  the label's distribution over the library (median, 1.4826*MAD) removes the per-label offset.
+  The median/MAD describe the files *without* the label as long as it applies to fewer than
+  half of them, so z measures distance above that background. A tag needs z >= `multi_z` and a
+  margin >= `multi_margin`; at most `max_multi` tags per file and set, strongest first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Literal, NamedTuple, NewType
+
+import numpy as np
+
+from soundfinder.resources import vocabularies_dir
+
+TAGGER_VERSION = 1  # bump when the decision rules or prompt handling change: auto tags are redone
+DEFAULT_TEMPLATES: tuple[str, ...] = (
+    "the sound of a {}",
+    "a recording of a {}",
+    "{}",
+    "a {} sample",
+    "{} sound",
+)
+# Stand-ins for "any sound", put through the label set's own templates so the template wording
+# cancels out of the margin.
+NEUTRAL_WORDS: tuple[str, ...] = ("sound", "audio recording", "sound sample", "audio clip")
+USER_SETS_FOLDER = "labelsets"
+
+EncodeText = Callable[[list[str]], np.ndarray]
+Mode = Literal["single", "multi"]
+TaggerVersion = NewType("TaggerVersion", str)
+
+
+class LabelSetError(ValueError):
+    """A label set file is unreadable or invalid; the message starts with the file's path."""
+
+
+@dataclass(frozen=True)
+class Label:
+    """One class of a label set; `prompts` are synonyms a CLAP text tower understands."""
+
+    name: str
+    prompts: tuple[str, ...] = ()
+
+    @property
+    def texts(self) -> tuple[str, ...]:
+        return self.prompts or (self.name,)
+
+
+@dataclass(frozen=True)
+class LabelSet:
+    """A vocabulary: labels, how they combine (`mode`) and how they are phrased (`templates`)."""
+
+    name: str
+    mode: Mode
+    labels: tuple[Label, ...]
+    description: str = ""
+    templates: tuple[str, ...] | None = None  # None: DEFAULT_TEMPLATES
+    applies_to: str | None = None  # a note for people, e.g. "drum one-shots"
+    order: int = 50  # position in `describe` text: what it is (10) before form (30) before mood
+    source: Path | None = field(default=None, compare=False)
+
+    @property
+    def label_names(self) -> list[str]:
+        return [label.name for label in self.labels]
+
+    @property
+    def effective_templates(self) -> tuple[str, ...]:
+        return self.templates or DEFAULT_TEMPLATES
+
+    @cached_property
+    def content_hash(self) -> str:
+        """Hash of everything that changes the label matrix or the decisions (not the wording
+        of `description`, not `order`), so caches and tagger versions follow real changes."""
+        content = {"mode": self.mode, "templates": list(self.effective_templates),
+                   "labels": [[label.name, list(label.texts)] for label in self.labels]}
+        blob = json.dumps(content, sort_keys=True, ensure_ascii=False).encode()
+        return hashlib.sha256(blob).hexdigest()
+
+    def to_dict(self) -> dict:
+        out: dict = {"name": self.name, "description": self.description, "mode": self.mode}
+        if self.applies_to is not None:
+            out["applies_to"] = self.applies_to
+        out["order"] = self.order
+        if self.templates is not None:
+            out["templates"] = list(self.templates)
+        out["labels"] = [{"name": lb.name, **({"prompts": list(lb.prompts)} if lb.prompts else {})}
+                         for lb in self.labels]
+        return out
+
+    @classmethod
+    def from_dict(cls, data: object, source: Path | None = None) -> LabelSet:
+        """Validate and build; every problem raises LabelSetError naming `source`."""
+        return _parse_label_set(data, source)
+
+
+# --- loading, validation, saving -------------------------------------------------------------
+
+_KEYS = {"name", "description", "mode", "applies_to", "order", "templates", "labels"}
+
+
+def _parse_label_set(data: object, source: Path | None) -> LabelSet:
+    where = str(source) if source else "<label set>"
+
+    def fail(problem: str) -> LabelSetError:
+        return LabelSetError(f"{where}: {problem}")
+
+    def text(value: object, what: str) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise fail(f"{what} must be a non-empty string, got {value!r}")
+        return value.strip()
+
+    def texts(value: object, what: str) -> tuple[str, ...]:
+        if not isinstance(value, list) or not value:
+            raise fail(f"{what} must be a non-empty list of strings")
+        return tuple(text(v, f"{what}[{i}]") for i, v in enumerate(value))
+
+    if not isinstance(data, dict):
+        raise fail("expected a JSON object at the top level")
+    unknown = sorted(set(data) - _KEYS)
+    if unknown:
+        raise fail(f"unknown key(s) {unknown}; allowed: {sorted(_KEYS)}")
+    name = text(data.get("name"), "'name'")
+    mode = data.get("mode")
+    if mode not in ("single", "multi"):
+        raise fail(f"'mode' must be \"single\" or \"multi\", got {mode!r}")
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise fail("'description' must be a string")
+    applies_to = data.get("applies_to")
+    if applies_to is not None:
+        applies_to = text(applies_to, "'applies_to'")
+    order = data.get("order", 50)
+    if not isinstance(order, int) or isinstance(order, bool):
+        raise fail(f"'order' must be an integer, got {order!r}")
+    templates = None
+    if data.get("templates") is not None:
+        templates = texts(data["templates"], "'templates'")
+        for t in templates:
+            if t.count("{}") != 1 or t.replace("{}", "").count("{") or t.replace("{}", "").count("}"):
+                raise fail(f"template {t!r} must contain exactly one '{{}}' and no other braces")
+    raw_labels = data.get("labels")
+    if not isinstance(raw_labels, list) or not raw_labels:
+        raise fail("'labels' must be a non-empty list")
+    labels: list[Label] = []
+    seen: set[str] = set()
+    for i, raw in enumerate(raw_labels):
+        if isinstance(raw, str):  # shorthand: a bare label name
+            raw = {"name": raw}
+        if not isinstance(raw, dict) or set(raw) - {"name", "prompts"}:
+            raise fail(f"labels[{i}] must be a string or an object with 'name' and optional 'prompts'")
+        label_name = text(raw.get("name"), f"labels[{i}].name")
+        if label_name.casefold() in seen:
+            raise fail(f"duplicate label {label_name!r}")
+        seen.add(label_name.casefold())
+        prompts = texts(raw["prompts"], f"labels[{i}].prompts") if raw.get("prompts") is not None else ()
+        labels.append(Label(label_name, prompts))
+    if mode == "single" and len(labels) < 2:
+        raise fail("a single-choice set needs at least two labels")
+    return LabelSet(name=name, mode=mode, labels=tuple(labels), description=description,
+                    templates=templates, applies_to=applies_to, order=order, source=source)
+
+
+def load_label_set(path: Path) -> LabelSet:
+    """Read and validate one label set file."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise LabelSetError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise LabelSetError(f"{path}: not valid JSON: {exc}") from exc
+    return _parse_label_set(data, path)
+
+
+def label_set_dirs(library_dir: Path | None = None) -> list[Path]:
+    """Where label sets come from: the shipped vocabularies, then the library's own sets."""
+    dirs = [vocabularies_dir()]
+    if library_dir is not None:
+        dirs.append(Path(library_dir) / USER_SETS_FOLDER)
+    return dirs
+
+
+def load_label_sets(dirs: Iterable[Path]) -> list[LabelSet]:
+    """All `*.json` sets in `dirs` (missing folders are skipped).
+
+    A set in a later folder replaces an earlier one of the same name, so a user can override
+    a shipped vocabulary; two sets of one name in the same folder are an error.
+    """
+    by_name: dict[str, LabelSet] = {}
+    for folder in dirs:
+        folder = Path(folder)
+        if not folder.is_dir():
+            continue
+        here: dict[str, Path] = {}
+        for path in sorted(folder.glob("*.json")):
+            ls = load_label_set(path)
+            key = ls.name.casefold()
+            if key in here:
+                raise LabelSetError(f"{path}: label set name {ls.name!r} is already used by {here[key]}")
+            here[key] = path
+            by_name[key] = ls  # dict keeps the first position, later folders override content
+    return list(by_name.values())
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.casefold()).strip("-") or "labelset"
+
+
+def _atomic_write_bytes(path: Path, payload: bytes) -> None:
+    """Write via temp file + fsync + rename so a crash leaves the old file or the new, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    if os.name == "posix":  # make the rename itself durable
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def save_user_label_set(library_dir: Path, label_set: LabelSet) -> Path:
+    """Validate and write `label_set` to `<library>/labelsets/<slug>.json`; returns the path."""
+    path = Path(library_dir) / USER_SETS_FOLDER / f"{_slug(label_set.name)}.json"
+    data = label_set.to_dict()
+    _parse_label_set(data, path)  # refuse to write what we could not read back
+    _atomic_write_bytes(path, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+    return path
+
+
+# --- text side: label matrices ---------------------------------------------------------------
+
+def _normalize(x: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(x, axis=-1, keepdims=True)
+    return x / np.maximum(norms, 1e-12)
+
+
+def label_matrix(label_set: LabelSet, encode_text: EncodeText) -> np.ndarray:
+    """(n_labels, d) float32 unit rows: each label's prompts x templates encoded in ONE batched
+    call, each prompt embedding normalised, averaged per label and renormalised (open_clip's
+    zero-shot classifier construction)."""
+    texts: list[str] = []
+    owner: list[int] = []
+    for i, label in enumerate(label_set.labels):
+        for prompt in label.texts:
+            for template in label_set.effective_templates:
+                texts.append(template.format(prompt))
+                owner.append(i)
+    emb = np.asarray(encode_text(texts), dtype=np.float64)
+    if emb.ndim != 2 or emb.shape[0] != len(texts):
+        raise ValueError(f"encode_text returned shape {emb.shape} for {len(texts)} texts")
+    sums = np.zeros((len(label_set.labels), emb.shape[1]))
+    np.add.at(sums, np.asarray(owner), _normalize(emb))  # mean direction = normalised sum
+    return _normalize(sums).astype(np.float32)
+
+
+def neutral_set(label_set: LabelSet) -> LabelSet:
+    """The 'any sound' reference for `label_set`, phrased through the same templates."""
+    return LabelSet(name=f"{label_set.name} (neutral)", mode="multi",
+                    labels=(Label("neutral", NEUTRAL_WORDS),), templates=label_set.effective_templates)
+
+
+def neutral_vector(label_set: LabelSet, encode_text: EncodeText) -> np.ndarray:
+    """(d,) unit vector of the neutral prompts in the set's templates."""
+    return label_matrix(neutral_set(label_set), encode_text)[0]
+
+
+def tagger_version(space_id: str, label_set: LabelSet) -> TaggerVersion:
+    """Stored with each auto tag; a different value means the tag must be recomputed."""
+    return TaggerVersion(f"t{TAGGER_VERSION}/{label_set.content_hash[:16]}/{space_id}")
+
+
+class LabelMatrixCache:
+    """Label matrices keyed by (embedding space, label set content), computed once.
+
+    Kept in memory, and as `.npy` files in `cache_dir` when one is given (written atomically;
+    an unreadable or mismatched file is simply recomputed).
+    """
+
+    def __init__(self, cache_dir: Path | None = None) -> None:
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
+        self._memory: dict[tuple[str, str], np.ndarray] = {}
+
+    def matrix(self, space_id: str, label_set: LabelSet, encode_text: EncodeText) -> np.ndarray:
+        key = (space_id, label_set.content_hash)
+        if key not in self._memory:
+            self._memory[key] = self._load_or_compute(key, label_set, encode_text)
+        return self._memory[key]
+
+    def neutral(self, space_id: str, label_set: LabelSet, encode_text: EncodeText) -> np.ndarray:
+        return self.matrix(space_id, neutral_set(label_set), encode_text)[0]
+
+    def _file(self, key: tuple[str, str]) -> Path | None:
+        if self.cache_dir is None:
+            return None
+        space = hashlib.sha256(key[0].encode()).hexdigest()[:16]
+        return self.cache_dir / f"labels-{space}-{key[1][:32]}.npy"
+
+    def _load_or_compute(self, key: tuple[str, str], label_set: LabelSet,
+                         encode_text: EncodeText) -> np.ndarray:
+        path = self._file(key)
+        if path is not None and path.is_file():
+            try:
+                m = np.load(path, allow_pickle=False)
+                if m.ndim == 2 and m.shape[0] == len(label_set.labels) and np.isfinite(m).all():
+                    return m.astype(np.float32, copy=False)
+            except (OSError, ValueError):
+                pass  # a damaged cache entry is recomputed below
+        m = label_matrix(label_set, encode_text)
+        if path is not None:
+            import io
+
+            buf = io.BytesIO()
+            np.save(buf, m, allow_pickle=False)
+            _atomic_write_bytes(path, buf.getvalue())
+        return m
+
+
+# --- audio side: calibration and classification ----------------------------------------------
+
+class Tag(NamedTuple):
+    label: str
+    score: float  # raw cosine between the file and the label's text embedding
+    confidence: float  # single: softmax probability; multi: sigmoid(z - multi_z), 0.5 at the bar
+
+
+@dataclass(frozen=True)
+class TagPolicy:
+    """Decision thresholds; the defaults are the app's, tests and power users may change them."""
+
+    single_gap: float = 0.25  # top prob must close this share of the way from 1/k to 1
+    multi_z: float = 2.5  # robust z-score above the label's library background (~0.6% false hits)
+    multi_margin: float = 0.0  # label cosine minus neutral cosine must be at least this
+    max_multi: int = 3  # most tags one multi set gives one file
+
+    def single_threshold(self, n_labels: int) -> float:
+        chance = 1.0 / n_labels
+        return chance + self.single_gap * (1.0 - chance)
+
+
+DEFAULT_POLICY = TagPolicy()
+_CHUNK_ROWS = 8192  # 8192 x 512 float32 = 16 MB per chunk, whatever the library size
+
+
+@dataclass(frozen=True, eq=False)
+class Calibration:
+    """Background statistics of one multi-label set's margins over one library."""
+
+    content_hash: str  # of the label set it was fitted for
+    neutral: np.ndarray  # (d,) neutral prompt vector
+    center: np.ndarray  # (n_labels,) median margin
+    scale: np.ndarray  # (n_labels,) robust standard deviation of the margin
+    n_rows: int  # library vectors it was fitted on
+
+
+def _unit_rows(block: np.ndarray) -> np.ndarray:
+    return _normalize(np.asarray(block, dtype=np.float32))
+
+
+def calibrate(vectors: np.ndarray, label_set: LabelSet, matrix: np.ndarray, neutral: np.ndarray, *,
+              max_rows: int = 50_000, min_rows: int = 64, seed: int = 0,
+              chunk_rows: int = _CHUNK_ROWS) -> Calibration:
+    """Fit per-label median and 1.4826*MAD of (label cosine - neutral cosine) over `vectors`.
+
+    At most `max_rows` rows are used (a fixed-seed sample, so results are reproducible; 50k
+    samples pin a median to well under 1% of a standard deviation). Below `min_rows` rows the
+    per-label spread is too noisy and the spread pooled over all labels is used instead.
+    """
+    n = len(vectors)
+    if n == 0:
+        raise ValueError("cannot calibrate on an empty library")
+    rows = np.arange(n)
+    if n > max_rows:
+        rows = np.sort(np.random.default_rng(seed).choice(n, size=max_rows, replace=False))
+    weights = np.vstack([matrix, neutral[None, :]]).astype(np.float32)
+    margins = np.empty((len(rows), len(matrix)), dtype=np.float32)
+    for start in range(0, len(rows), chunk_rows):
+        cos = _unit_rows(vectors[rows[start:start + chunk_rows]]) @ weights.T
+        margins[start:start + chunk_rows] = cos[:, :-1] - cos[:, -1:]
+    center = np.median(margins, axis=0)
+    deviation = np.abs(margins - center)
+    scale = 1.4826 * (np.median(deviation) if len(rows) < min_rows else np.median(deviation, axis=0))
+    scale = np.maximum(np.broadcast_to(scale, center.shape), 1e-6).astype(np.float32)
+    return Calibration(label_set.content_hash, np.asarray(neutral, dtype=np.float32), center, scale, n)
+
+
+def classify(vectors: np.ndarray, label_set: LabelSet, matrix: np.ndarray, logit_scale: float,
+             calibration: Calibration | None = None, *, policy: TagPolicy = DEFAULT_POLICY,
+             chunk_rows: int = _CHUNK_ROWS) -> list[list[Tag]]:
+    """Tags for each row of `vectors` (n, d): one `vectors @ matrix.T` per chunk of rows.
+
+    Args:
+        vectors: audio embeddings (any float dtype, memmaps fine); rows are L2-normalised here.
+        label_set: the vocabulary; its mode picks the decision rule.
+        matrix: `label_matrix(label_set, ...)`.
+        logit_scale: the model's learned temperature (exp of `logit_scale_a`), single sets only.
+        calibration: `calibrate(...)` on the library; required for multi-label sets.
+    Returns:
+        per row, the accepted tags strongest first: at most one for a single-choice set.
+    """
+    if vectors.ndim != 2 or vectors.shape[1] != matrix.shape[1] or len(matrix) != len(label_set.labels):
+        raise ValueError(f"shape mismatch: vectors {vectors.shape}, matrix {matrix.shape}, "
+                         f"{len(label_set.labels)} labels in {label_set.name!r}")
+    weights = np.asarray(matrix, dtype=np.float32)
+    if label_set.mode == "multi":
+        if calibration is None:
+            raise ValueError(f"multi-label set {label_set.name!r} needs a calibration")
+        if calibration.content_hash != label_set.content_hash:
+            raise ValueError(f"calibration was fitted for another version of {label_set.name!r}")
+        weights = np.vstack([weights, calibration.neutral[None, :]])
+    out: list[list[Tag]] = []
+    for start in range(0, len(vectors), chunk_rows):
+        cos = _unit_rows(vectors[start:start + chunk_rows]) @ weights.T
+        if label_set.mode == "single":
+            out.extend(_single_tags(cos, label_set.label_names, logit_scale, policy))
+        else:
+            out.extend(_multi_tags(cos, label_set.label_names, calibration, policy))
+    return out
+
+
+def _single_tags(cos: np.ndarray, names: list[str], logit_scale: float, policy: TagPolicy) -> list[list[Tag]]:
+    logits = logit_scale * cos.astype(np.float64)
+    logits -= logits.max(axis=1, keepdims=True)
+    prob = np.exp(logits)
+    prob /= prob.sum(axis=1, keepdims=True)
+    top = prob.argmax(axis=1)
+    rows = np.arange(len(cos))
+    top_prob, top_cos = prob[rows, top], cos[rows, top]
+    keep = top_prob >= policy.single_threshold(len(names))
+    return [[Tag(names[t], float(c), float(p))] if k else []
+            for t, c, p, k in zip(top.tolist(), top_cos.tolist(), top_prob.tolist(), keep.tolist(), strict=True)]
+
+
+def _multi_tags(cos: np.ndarray, names: list[str], calib: Calibration, policy: TagPolicy) -> list[list[Tag]]:
+    margin = cos[:, :-1] - cos[:, -1:]
+    z = (margin - calib.center) / calib.scale
+    ok = (z >= policy.multi_z) & (margin >= policy.multi_margin)
+    out: list[list[Tag]] = [[] for _ in range(len(cos))]
+    r, c = np.nonzero(ok)
+    order = np.lexsort((-z[r, c], r))  # by row, strongest first within a row
+    conf = 1.0 / (1.0 + np.exp(-(z[r, c] - policy.multi_z)))
+    for k in order.tolist():
+        row = out[r[k]]
+        if len(row) < policy.max_multi:
+            row.append(Tag(names[c[k]], float(cos[r[k], c[k]]), float(conf[k])))
+    return out
+
+
+# --- description -----------------------------------------------------------------------------
+
+class DescriptionPart(NamedTuple):
+    label_set: str
+    tag: Tag
+
+
+def describe(vector: np.ndarray, label_sets: Sequence[LabelSet], matrices: Mapping[str, np.ndarray],
+             logit_scale: float, calibrations: Mapping[str, Calibration], *,
+             policy: TagPolicy = DEFAULT_POLICY, per_set: int = 2) -> tuple[str, list[DescriptionPart]]:
+    """A short description such as "kick, one-shot, punchy, dark" and the parts it is made of.
+
+    Parts follow the sets' `order` (what it is, then form, then character and mood). Sets that
+    share an `order` compete (drums vs instrument): only the one with the most confident tag
+    speaks. `matrices` and `calibrations` are keyed by set name; multi sets without a
+    calibration are skipped.
+    """
+    groups: dict[int, list[DescriptionPart]] = {}
+    for ls in label_sets:
+        calib = calibrations.get(ls.name)
+        if ls.name not in matrices or (ls.mode == "multi" and calib is None):
+            continue
+        tags = classify(np.asarray(vector)[None, :], ls, matrices[ls.name], logit_scale, calib,
+                        policy=policy)[0][:per_set]
+        if not tags:
+            continue
+        best = groups.get(ls.order)
+        if best is None or tags[0].confidence > best[0].tag.confidence:
+            groups[ls.order] = [DescriptionPart(ls.name, t) for t in tags]
+    parts = [p for order in sorted(groups) for p in groups[order]]
+    return ", ".join(p.tag.label for p in parts), parts

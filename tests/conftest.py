@@ -1,0 +1,117 @@
+"""Shared fixtures: a tiny CLAP checkpoint built locally, synthesized sample folders.
+
+No test touches the network: the model is a random ClapModel saved with `save_pretrained`
+and loaded through the same `from_pretrained` path a real checkpoint takes.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+
+def pytest_addoption(parser):
+    parser.addoption("--runslow", action="store_true", help="run tests marked slow")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--runslow"):
+        return
+    skip = pytest.mark.skip(reason="slow: use --runslow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    from soundfinder.embed.tiny import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-clap"))
+
+
+@pytest.fixture(scope="session")
+def embedder(tiny_model_dir):
+    from soundfinder.embed import ClapEmbedder
+
+    return ClapEmbedder.load(str(tiny_model_dir), device="cpu")
+
+
+def tone(freq: float, seconds: float, rate: int = 48000, kind: str = "sine", seed: int = 0) -> np.ndarray:
+    """A short synthetic sound; each (freq, kind, seed) gives distinct content."""
+    t = np.arange(int(seconds * rate)) / rate
+    rng = np.random.default_rng(seed)
+    if kind == "sine":
+        x = np.sin(2 * np.pi * freq * t)
+    elif kind == "noise":
+        x = rng.standard_normal(t.size)
+    elif kind == "hit":
+        x = np.sin(2 * np.pi * freq * t * np.exp(-t * 8)) * np.exp(-t * 12)
+    else:
+        raise ValueError(kind)
+    return (0.5 * x * (1 + 0.01 * rng.standard_normal(t.size))).astype(np.float32)
+
+
+def write(path: Path, audio: np.ndarray, rate: int = 48000, subtype: str | None = None,
+          format: str | None = None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(path), audio, rate, subtype=subtype, format=format)
+    return path
+
+
+@pytest.fixture
+def sample_folder(tmp_path) -> Path:
+    """Eight sounds in several formats, rates and channel counts, and one corrupt file."""
+    root = tmp_path / "samples"
+    write(root / "Drums" / "Kick_808.wav", tone(50, 0.5, kind="hit"), subtype="PCM_16")
+    write(root / "Drums" / "Snare_Dusty.flac", tone(200, 0.3, kind="noise", seed=1), rate=44100)
+    write(root / "Drums" / "HiHat_Closed.aiff", tone(8000, 0.1, kind="noise", seed=2), rate=44100)
+    write(root / "Synth" / "Pad_Warm.wav", np.stack([tone(220, 3.0), tone(221, 3.0)], axis=1),
+          subtype="FLOAT")
+    write(root / "Synth" / "Lead_24bit.wav", tone(440, 1.0), rate=96000, subtype="PCM_24")
+    write(root / "Synth" / "Bass_Low.ogg", tone(55, 1.0), rate=48000, format="OGG")
+    write(root / "FX" / "Riser_long.wav", tone(1000, 14.0, kind="noise", seed=3), rate=22050)
+    write(root / "FX" / "Blip_8k.wav", tone(600, 0.2), rate=8000, subtype="PCM_U8")
+    (root / "FX" / "broken.wav").write_text("this is not audio at all")
+    return root
+
+
+@pytest.fixture
+def cli(tiny_model_dir, tmp_path, monkeypatch):
+    """Run the CLI in-process with the tiny model and a fresh library; returns (code, stdout, stderr)."""
+    from soundfinder.cli import main
+
+    library = tmp_path / "library"
+    monkeypatch.setenv("SOUNDFINDER_MODEL", str(tiny_model_dir))
+    monkeypatch.setenv("SOUNDFINDER_LIBRARY", str(library))
+    monkeypatch.setenv("SOUNDFINDER_DEVICE", "cpu")
+
+    def run(*args: str):
+        import io
+        from contextlib import redirect_stderr, redirect_stdout
+
+        out, err = io.StringIO(), io.StringIO()
+        with redirect_stdout(out), redirect_stderr(err):
+            try:
+                code = main(list(args))
+            except SystemExit as e:
+                code = e.code
+        return code, out.getvalue(), err.getvalue()
+
+    run.library = library
+    return run
+
+
+@pytest.fixture(scope="session")
+def python_exe() -> str:
+    return sys.executable
