@@ -260,7 +260,33 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("forget", help="remove files or folders from the library (not from disk)")
     s.add_argument("paths", nargs="+", metavar="PATH")
     s.set_defaults(func=cmd_forget)
+
+    for name in EXTENSIONS:
+        _register_extension(name, sub)
     return p
+
+
+# Modules that add subcommands: each has `register(subparsers)` and imports its heavy
+# dependencies inside its handlers, so `soundfinder --help` stays fast.
+EXTENSIONS = (
+    "soundfinder.tagging_cli",
+    "soundfinder.indexing.watch_cli",
+    "soundfinder.doctor",
+    "soundfinder.training.cli",
+    "soundfinder.selftest",
+)
+
+
+def _register_extension(name: str, sub) -> None:
+    import importlib
+
+    try:
+        module = importlib.import_module(name)
+    except ModuleNotFoundError as e:
+        if e.name is not None and name.startswith(e.name):
+            return  # not part of this build
+        raise
+    module.register(sub)
 
 
 def main(argv: list[str] | None = None) -> int:

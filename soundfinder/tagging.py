@@ -29,6 +29,7 @@ Decision rules (see `TagPolicy`):
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
@@ -347,8 +348,6 @@ class LabelMatrixCache:
                 pass  # a damaged cache entry is recomputed below
         m = label_matrix(label_set, encode_text)
         if path is not None:
-            import io
-
             buf = io.BytesIO()
             np.save(buf, m, allow_pickle=False)
             _atomic_write_bytes(path, buf.getvalue())

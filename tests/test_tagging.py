@@ -177,6 +177,8 @@ def test_calibration_statistics_equal_brute_force():
         assert calib.scale[j] == pytest.approx(1.4826 * statistics.median(abs(x - med) for x in margins), abs=1e-6)
     sub = calibrate(v, ls, m, neutral, max_rows=50)  # sampled, still deterministic
     np.testing.assert_array_equal(sub.center, calibrate(v, ls, m, neutral, max_rows=50).center)
+    small = calibrate(v[:10], ls, m, neutral)  # too few rows for per-label spreads: one pooled spread
+    assert small.n_rows == 10 and np.all(small.scale == small.scale[0])
 
 
 def test_classify_rejects_missing_or_foreign_calibration():
