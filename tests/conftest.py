@@ -74,14 +74,14 @@ def sample_folder(tmp_path) -> Path:
     """Eight sounds in several formats, rates and channel counts, and one corrupt file."""
     root = tmp_path / "samples"
     write(root / "Drums" / "Kick_808.wav", tone(50, 0.5, kind="hit"), subtype="PCM_16")
-    write(root / "Drums" / "Snare_Dusty.flac", tone(200, 0.3, kind="noise", seed=1), rate=44100)
-    write(root / "Drums" / "HiHat_Closed.aiff", tone(8000, 0.1, kind="noise", seed=2), rate=44100)
+    write(root / "Drums" / "Snare_Dusty.flac", tone(200, 0.3, 44100, kind="noise", seed=1), rate=44100)
+    write(root / "Drums" / "HiHat_Closed.aiff", tone(8000, 0.1, 44100, kind="noise", seed=2), rate=44100)
     write(root / "Synth" / "Pad_Warm.wav", np.stack([tone(220, 3.0), tone(221, 3.0)], axis=1),
           subtype="FLOAT")
-    write(root / "Synth" / "Lead_24bit.wav", tone(440, 1.0), rate=96000, subtype="PCM_24")
+    write(root / "Synth" / "Lead_24bit.wav", tone(440, 1.0, 96000), rate=96000, subtype="PCM_24")
     write(root / "Synth" / "Bass_Low.ogg", tone(55, 1.0), rate=48000, format="OGG")
-    write(root / "FX" / "Riser_long.wav", tone(1000, 14.0, kind="noise", seed=3), rate=22050)
-    write(root / "FX" / "Blip_8k.wav", tone(600, 0.2), rate=8000, subtype="PCM_U8")
+    write(root / "FX" / "Riser_long.wav", tone(1000, 14.0, 22050, kind="noise", seed=3), rate=22050)
+    write(root / "FX" / "Blip_8k.wav", tone(600, 0.2, 8000), rate=8000, subtype="PCM_U8")
     (root / "FX" / "broken.wav").write_text("this is not audio at all")
     return root
 
