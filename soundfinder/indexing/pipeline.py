@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -193,72 +194,167 @@ def _fail(batch: Batch, summary: IndexSummary, prog: Progress, info: FileInfo, r
     prog.errors.append((info.path, reason))
 
 
+@dataclass
+class _Prepared:
+    """One decoded file, cut into windows and (on CPU) already turned into model inputs."""
+
+    info: FileInfo
+    count: int  # windows
+    inputs: object  # torch tensor (count, 1, frames, mels), or the raw windows (accelerators)
+
+
+def _prepare(path: str, info: FileInfo, embedder, on_worker: bool):
+    """Decode worker: file -> windows -> (CPU) features. Runs on a pool thread; numpy, soxr,
+    libsndfile and torch release the GIL, so this overlaps the model's forward pass."""
+    try:
+        audio = decode(path, sample_rate=embedder.sample_rate)
+    except DecodeError as e:
+        return e
+    windows = embedder.windows(audio.samples)
+    inputs = embedder.audio_inputs(windows) if on_worker else windows
+    # Metadata now: the samples are dropped as soon as the features exist (CPU).
+    info.duration, info.sample_rate = audio.duration, audio.source_rate
+    info.channels, info.format, info.subtype = audio.channels, audio.format, audio.subtype
+    return _Prepared(info, len(windows), inputs)
+
+
 def _embed(library, embedder, firsts, groups, changed, summary, prog, report, cancel, files_per_batch, workers,
            commit_seconds) -> None:
+    """Decode + features on `workers` threads, the model on this thread, commits on another.
+
+    The model sees full batches of `embedder.batch_size` windows mixed across files (a long
+    file's windows may straddle two batches); a file is committed once all its windows are
+    embedded, as the normalised mean of its windows' embeddings (as `encode_audio` does).
+    """
     if not firsts:
         return
-    rate = embedder.sample_rate
-    pending: list[tuple[FileInfo, Future]] = []
+    import torch
+
+    on_worker = embedder.features_in_workers
+    batch_size = embedder.batch_size
+    # Enough decoded files in flight to fill the next batches while the model runs, bounded so
+    # memory stays small (each window's input is 256 KB).
+    prefetch = max(2 * batch_size, 2 * workers, 8)
+    pending: deque[tuple[FileInfo, Future]] = deque()
     it = iter(firsts)
+    win_inputs: list = []  # queued windows (tensors or arrays), in file order
+    win_owner: list[int] = []  # slot of each queued window
+    slots: dict[int, list] = {}  # slot -> [prepared, sum of embeddings, windows left]
+    next_slot = 0
     batch = Batch()
-    ready: list[tuple[FileInfo, np.ndarray]] = []
     last_commit = time.monotonic()
+    committing: Future | None = None
 
-    def flush_model():
-        if not ready:
-            return
-        vectors = embedder.encode_audio([a for _, a in ready])
-        for (info, _), v in zip(ready, vectors, strict=True):
-            batch.embedded.append((info, v))
-        ready.clear()
+    def run_model(n: int) -> None:
+        inputs, owners = win_inputs[:n], win_owner[:n]
+        del win_inputs[:n], win_owner[:n]
+        if on_worker:
+            feats = inputs[0] if len(inputs) == 1 else torch.cat(inputs)
+        else:
+            feats = embedder.audio_inputs([w for part in inputs for w in part])
+        emb = embedder.encode_inputs(feats)
+        row = 0
+        for slot, part in zip(owners, inputs, strict=True):
+            k = part.shape[0] if on_worker else len(part)
+            entry = slots[slot]
+            entry[1] = entry[1] + emb[row:row + k].sum(axis=0)
+            entry[2] -= k
+            row += k
+            if entry[2] == 0:
+                finished(slots.pop(slot))
 
-    def commit():
-        nonlocal batch, last_commit
-        flush_model()
-        hashes = [info.hash for info, _ in batch.embedded]
-        library.commit(batch)
+    def finished(entry) -> None:
+        info, total = entry[0].info, entry[1]
+        vec = total / max(float(np.linalg.norm(total)), 1e-12)
+        batch.embedded.append((info, vec.astype(np.float32)))
+        summary.embedded += 1
+        prog.done += 1
+
+    def queued_windows() -> int:
+        return sum(p.shape[0] for p in win_inputs) if on_worker else sum(len(p) for p in win_inputs)
+
+    def take(n_windows: int) -> None:
+        """Run the model on up to `n_windows` queued windows (whole file parts, split if needed)."""
+        count, parts = 0, 0
+        while parts < len(win_inputs) and count < n_windows:
+            part = win_inputs[parts]
+            k = part.shape[0] if on_worker else len(part)
+            if count + k > n_windows:  # split this file's windows across two batches
+                cut = n_windows - count
+                win_inputs[parts:parts + 1] = [part[:cut], part[cut:]]
+                win_owner[parts:parts + 1] = [win_owner[parts]] * 2
+                k = cut
+            count += k
+            parts += 1
+        run_model(parts)
+
+    def do_commit(b: Batch) -> int:
+        """Commit thread: the batch, then byte-identical copies of what it embedded."""
+        library.commit(b)
         dupes = Batch()
-        for h in hashes:
-            vid = library.vector_for_hash(h)
-            dupes.reused.extend((_info_with_metadata(i), vid) for i in groups[h][1:])
+        for info, _ in b.embedded:
+            rest = groups[info.hash][1:]
+            if rest:
+                vid = library.vector_for_hash(info.hash)
+                dupes.reused.extend((_info_with_metadata(i), vid) for i in rest)
         library.commit(dupes)
-        prog.done += len(dupes.reused)
-        batch = Batch()
+        return len(dupes.reused)
+
+    def wait_commit() -> None:
+        nonlocal committing
+        if committing is not None:
+            fut, committing = committing, None
+            prog.done += fut.result()  # re-raises a failed commit here
+
+    def commit(wait: bool = False) -> None:
+        nonlocal batch, last_commit, committing
+        wait_commit()  # one commit in flight at a time: commits stay in order
+        if len(batch):
+            committing = committer.submit(do_commit, batch)
+            batch = Batch()
         last_commit = time.monotonic()
+        if wait:
+            wait_commit()
         report(prog)
 
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode") as pool:
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode") as pool, \
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="commit") as committer:
         def fill():
-            while len(pending) < 2 * files_per_batch:
+            while len(pending) < prefetch:
                 info = next(it, None)
                 if info is None:
                     return
-                pending.append((info, pool.submit(_decode_for, info.path, rate)))
+                pending.append((info, pool.submit(_prepare, info.path, info, embedder, on_worker)))
 
-        fill()
-        while pending and not cancel.is_set():
-            info, fut = pending.pop(0)
+        try:
             fill()
-            result = fut.result()
-            prog.current = info.path
-            if isinstance(result, DecodeError):
-                _fail(batch, summary, prog, info, result.reason)
-                if info.path in changed:  # it was counted as changed/new before we knew
-                    summary.changed -= 1
+            while pending and not cancel.is_set():
+                info, fut = pending.popleft()
+                fill()
+                result = fut.result()
+                prog.current = info.path
+                if isinstance(result, DecodeError):
+                    _fail(batch, summary, prog, info, result.reason)
+                    if info.path in changed:  # it was counted as changed/new before we knew
+                        summary.changed -= 1
+                    else:
+                        summary.new -= 1
+                    prog.done += 1
                 else:
-                    summary.new -= 1
-            else:
-                info.duration, info.sample_rate = result.duration, result.source_rate
-                info.channels, info.format, info.subtype = result.channels, result.format, result.subtype
-                ready.append((info, result.samples))
-                summary.embedded += 1
-            prog.done += 1
-            if len(ready) >= files_per_batch // 4 or not pending:
-                flush_model()
-            if len(batch) >= files_per_batch or time.monotonic() - last_commit > commit_seconds:
-                commit()
-            else:
-                report(prog)
-        for _, fut in pending:
-            fut.cancel()
-    commit()
+                    slots[next_slot] = [result, np.zeros(embedder.dim, dtype=np.float64), result.count]
+                    win_inputs.append(result.inputs)
+                    win_owner.append(next_slot)
+                    next_slot += 1
+                while queued_windows() >= batch_size and not cancel.is_set():
+                    take(batch_size)
+                if not pending and not cancel.is_set():
+                    while win_inputs:
+                        take(batch_size)
+                if len(batch) >= files_per_batch or time.monotonic() - last_commit > commit_seconds:
+                    commit()
+        finally:
+            for _, fut in pending:
+                fut.cancel()
+            # Files whose windows were not all embedded (cancel) are simply not committed: the
+            # next run picks them up.
+            commit(wait=True)
