@@ -35,7 +35,7 @@ def _train_tokenizer(out_dir: Path) -> None:
     raw = out_dir / "_bpe"
     raw.mkdir(parents=True, exist_ok=True)
     bpe.save_model(str(raw))
-    tok = RobertaTokenizer(vocab_file=str(raw / "vocab.json"), merges_file=str(raw / "merges.txt"),
+    tok = RobertaTokenizer(vocab=str(raw / "vocab.json"), merges=str(raw / "merges.txt"),
                            model_max_length=77)
     tok.save_pretrained(str(out_dir))
     for f in raw.iterdir():
@@ -67,6 +67,21 @@ def unfused_feature_extractor():
                                 frequency_max=14000, padding="repeatpad", truncation="rand_trunc")
 
 
+def _spread(model, text_std: float = 0.4, audio_std: float = 0.3) -> None:
+    """Widen the random init of the tiny towers.
+
+    At the usual std of 0.02 a 2-layer, 32-wide tower maps every text (and most sounds) to
+    nearly the same vector (cosine 0.9999), which would let ranking tests pass vacuously.
+    """
+    import torch
+
+    with torch.no_grad():
+        for tower, std in ((model.text_model, text_std), (model.audio_model, audio_std)):
+            for p in tower.parameters():
+                if p.dim() >= 2:
+                    p.normal_(0.0, std)
+
+
 def build_tiny_model(out_dir: str | Path, seed: int = 0, config=None) -> Path:
     """Write a random CLAP checkpoint (tiny unless `config` is given) to `out_dir`."""
     import torch
@@ -78,6 +93,8 @@ def build_tiny_model(out_dir: str | Path, seed: int = 0, config=None) -> Path:
     tokenizer = RobertaTokenizer.from_pretrained(str(out))
     torch.manual_seed(seed)
     model = ClapModel(config or tiny_config(vocab_size=len(tokenizer)))
+    if config is None:
+        _spread(model)
     model.save_pretrained(str(out), safe_serialization=True)
     ClapProcessor(feature_extractor=unfused_feature_extractor(), tokenizer=tokenizer).save_pretrained(str(out))
     (out / "soundfinder-model.json").write_text(json.dumps({"built_by": "soundfinder.embed.tiny", "seed": seed}))
