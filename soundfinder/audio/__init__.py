@@ -2,8 +2,8 @@
 
 from soundfinder.audio.decode import (
     AUDIO_EXTENSIONS,
-    DecodeError,
     Decoded,
+    DecodeError,
     decode,
     is_audio_path,
 )

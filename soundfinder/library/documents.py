@@ -27,9 +27,22 @@ class AtomicJSONStorage(Storage):
             text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return None
+        except UnicodeDecodeError:
+            text = "\0"
         if not text.strip():
             return None
-        return json.loads(text)
+        try:
+            data = json.loads(text)
+            if not isinstance(data, dict) or not all(isinstance(t, dict) for t in data.values()):
+                raise ValueError("not a table of documents")
+        except ValueError:
+            # Damaged (a crash of an older version, a disk error, a hand edit): keep the bytes
+            # aside for a person to look at and start from empty documents; the library folders
+            # are restored from the catalog's copy. `soundfinder doctor` reports the file.
+            if not self.readonly:
+                self.path.replace(damaged_name(self.path))
+            return None
+        return data
 
     def write(self, data) -> None:
         if self.readonly:
@@ -38,6 +51,12 @@ class AtomicJSONStorage(Storage):
 
     def close(self) -> None:
         pass
+
+
+def damaged_name(path: Path) -> Path:
+    import time
+
+    return path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
 
 
 def open_documents(path: str | os.PathLike, readonly: bool = False) -> TinyDB:

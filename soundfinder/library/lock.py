@@ -13,9 +13,7 @@ import socket
 import sys
 from pathlib import Path
 
-
-class LibraryLockedError(Exception):
-    pass
+from soundfinder.library.errors import LibraryLockedError
 
 
 class WriterLock:
@@ -39,6 +37,22 @@ class WriterLock:
         os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
                                  "command": " ".join(sys.argv[:3])}).encode())
         self._fd = fd
+
+    def held_by_other(self) -> dict | None:
+        """The holder's details if another process holds the lock now, else None (no waiting)."""
+        if self._fd is not None:
+            return None
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except OSError:
+            return None
+        try:
+            _lock(fd)
+        except BlockingIOError:
+            return self.holder() or {"pid": None}
+        finally:
+            os.close(fd)  # closing drops a lock we took
+        return None
 
     def holder(self) -> dict:
         try:

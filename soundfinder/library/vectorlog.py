@@ -72,10 +72,19 @@ class VectorLog:
         v = np.ascontiguousarray(vectors, dtype="<f4").reshape(-1, self.dim)
         first = self._count
         with open(self.path, "r+b") as f:
-            f.seek(HEADER.size + first * self.row_bytes)
-            f.write(v.tobytes())
-            f.flush()
-            os.fsync(f.fileno())
+            try:
+                f.seek(HEADER.size + first * self.row_bytes)
+                f.write(v.tobytes())
+                f.flush()
+                os.fsync(f.fileno())
+            except BaseException:
+                # A full disk or an I/O error part way: cut the partial rows off (best effort;
+                # rows past the catalog's count are cut again on the next open anyway).
+                try:
+                    f.truncate(HEADER.size + first * self.row_bytes)
+                except (OSError, ValueError):
+                    pass
+                raise
         self._count += v.shape[0]
         return first
 
