@@ -49,6 +49,7 @@ STOPWORDS = frozenset({
     "copy", "final", "new", "bounce", "bounced", "render", "rendered", "export", "take", "tk",
     "file", "track", "stereo", "mono", "st", "version", "ver", "edit", "processed", "proc",
     "the", "and", "of", "layer", "vel", "velocity", "rr", "roundrobin", "var", "alt",
+    "pack", "vol", "volume", "demo", "preview", "free", "bonus", "collection", "library",
 })
 
 # Words naming what a sound is; folder names contribute these even when the file name has

@@ -42,6 +42,7 @@ class LogMel:
     def __call__(self, waves: list[np.ndarray], device: str | torch.device = "cpu") -> torch.Tensor:
         x = torch.from_numpy(np.stack([self.pad(w) for w in waves])).to(device)
         spec = torch.stft(x, self.n_fft, self.hop, window=self.window.to(device), center=True,
-                          pad_mode="reflect", return_complex=True).abs().pow(2)  # (B, freq, frames)
+                          pad_mode="reflect", return_complex=True)
+        spec = torch.view_as_real(spec).pow(2).sum(-1)  # power, (B, freq, frames), without a sqrt
         mel = torch.einsum("bft,fm->btm", spec, self.filters.to(device))
         return (10.0 * torch.log10(mel.clamp(min=1e-10))).unsqueeze(1)
