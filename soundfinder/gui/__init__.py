@@ -1,0 +1,10 @@
+"""The desktop app: a thin Qt face over the core.
+
+    from soundfinder.gui.app import run
+    run(args)  # args with .library, .model, .device (None: use the settings)
+
+Modules: `threads` (the one thread helper), `bridge` (serialised library access and the
+model, off the UI thread), `worker` (background indexing as Qt signals), Qt item models
+beside their views (`results_model`/`results_view`), `player` and `waveform` (audition),
+`library_panel`, `settings_dialog`, `main_window`, `app` (startup and `--screenshot`).
+"""

@@ -1,0 +1,5 @@
+import sys
+
+from soundfinder.gui.screenshot import main
+
+sys.exit(main())

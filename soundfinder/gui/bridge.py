@@ -1,0 +1,209 @@
+"""The GUI's handle on the core: the model and the library, used off the UI thread.
+
+The core's `Library` holds SQLite connections that must not be used by two threads at
+once, while the GUI searches, lists and indexes from several threads. `SerialLibrary`
+runs each library call under one lock (and materialises returned iterators inside it), so
+a search can slip in between two commits of a running indexing job without ever touching
+the database at the same time. The embedder is thread-safe on its own.
+
+Results come back as Qt signals on the main thread; a search result carries the sequence
+number of its query and is dropped when a newer query was asked in the meantime.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+from collections.abc import Iterator
+
+from PySide6.QtCore import QObject, Signal
+
+from soundfinder.gui.threads import run_task, serial_executor
+
+
+class SerialLibrary:
+    """A `Library` whose calls run one at a time, from any thread."""
+
+    def __init__(self, library):
+        self._library = library
+        self.lock = threading.RLock()
+
+    def __getattr__(self, name: str):
+        attr = getattr(self._library, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args, **kwargs):
+            with self.lock:
+                out = attr(*args, **kwargs)
+                return list(out) if isinstance(out, Iterator) else out
+
+        return call
+
+
+class CoreBridge(QObject):
+    """Loads the model, opens the library and answers queries on background threads."""
+
+    modelLoading = Signal(str)  # model source
+    modelReady = Signal(str)
+    modelFailed = Signal(str)  # message
+    libraryReady = Signal(dict)  # stats
+    libraryFailed = Signal(str)
+    statsChanged = Signal(dict)
+    resultsReady = Signal(int, str, list)  # sequence, what was asked, hits
+    queryFailed = Signal(int, str)
+
+    def __init__(self, parent=None, executor=None, model_executor=None, preloaded=None):
+        """`preloaded`: an embedder already in memory, used when `start` asks for its model."""
+        super().__init__(parent)
+        self.preloaded = preloaded
+        self.embedder = None
+        self.library: SerialLibrary | None = None
+        self.readonly = False
+        self._queries = executor or serial_executor("query")
+        self._loader = model_executor or serial_executor("model")
+        self._seq = itertools.count(1)
+        self.latest = 0
+        self._load_id = 0
+
+    # -- startup -------------------------------------------------------------------------
+
+    def start(self, model: str, device: str, precision: str, library_path: str) -> None:
+        """Load the model, then open the library (both off the UI thread)."""
+        self._load_id += 1
+        load_id = self._load_id
+        self.modelLoading.emit(model)
+
+        def load():
+            from soundfinder.embed import ClapEmbedder
+            from soundfinder.embed.model import threads_hint
+
+            pre = self.preloaded
+            if pre is not None and pre.space.model == os.path.abspath(os.path.expanduser(model)):
+                return pre
+            threads_hint()
+            return ClapEmbedder.load(model, device=device, precision=precision)
+
+        def loaded(result=None, error=None):
+            if load_id != self._load_id:
+                return  # cancelled or superseded by another start()
+            if error is not None:
+                self.modelFailed.emit(str(error))
+                return
+            self.embedder = result
+            self.modelReady.emit(model)
+            self.open_library(library_path)
+
+        run_task(load, loaded, self._loader)
+
+    def cancel_loading(self) -> None:
+        """Forget the model load in flight (the download thread finishes on its own)."""
+        self._load_id += 1
+
+    def open_library(self, path: str) -> None:
+        from soundfinder.library import Library, LibraryError, LibraryLockedError
+
+        old = self.library
+
+        def job():
+            if old is not None:
+                old.close()
+            try:
+                return Library.open(path, space=self.embedder.space), False
+            except LibraryLockedError:
+                if not os.path.exists(os.path.join(path, "catalog.sqlite")):
+                    raise
+                return Library.open(path, space=self.embedder.space, readonly=True), True
+            except LibraryError:
+                raise
+
+        def done(result=None, error=None):
+            if error is not None:
+                self.libraryFailed.emit(str(error))
+                return
+            lib, self.readonly = result
+            self.library = SerialLibrary(lib)
+            run_task(self.library.stats, lambda result=None, error=None:
+                     self.libraryReady.emit(result or {}), self._queries)
+
+        run_task(job, done, self._queries)
+
+    # -- queries -------------------------------------------------------------------------
+
+    def _ask(self, question: str, fn) -> int:
+        seq = next(self._seq)
+        self.latest = seq
+
+        def job():
+            if seq != self.latest:
+                return None  # a newer query is already queued: skip the work
+            return fn()
+
+        def done(result=None, error=None):
+            if seq != self.latest:
+                return  # stale: a newer query's results will arrive (or already have)
+            if error is not None:
+                self.queryFailed.emit(seq, str(error))
+            elif result is not None:
+                self.resultsReady.emit(seq, question, result)
+
+        run_task(job, done, self._queries)
+        return seq
+
+    def search(self, text: str, k: int) -> int:
+        from soundfinder.search import search_text
+
+        return self._ask(text, lambda: search_text(self.library, self.embedder, text, k))
+
+    def similar(self, path: str, k: int) -> int:
+        from soundfinder.search import search_similar
+
+        return self._ask(f"similar:{path}", lambda: search_similar(self.library, self.embedder, path, k))
+
+    def browse(self, limit: int = 10000) -> int:
+        """Every indexed file (up to `limit`), by path: what an empty search shows."""
+        from soundfinder.library import INDEXED
+        from soundfinder.search import Hit
+
+        def job():
+            records = self.library.files(INDEXED)[:limit]
+            self.library.attach_tags(records)
+            return [Hit(float("nan"), r) for r in records]
+
+        return self._ask("", job)
+
+    def ready(self) -> bool:
+        return self.embedder is not None and self.library is not None
+
+    # -- library facts and folders -------------------------------------------------------
+
+    def refresh_stats(self) -> None:
+        if self.library is None:
+            return
+        run_task(self.library.stats, lambda result=None, error=None:
+                 result is not None and self.statsChanged.emit(result), self._queries)
+
+    def failures(self, callback) -> None:
+        """Call `callback(list[(path, reason)])` with the library's failed files."""
+        from soundfinder.library import FAILED
+
+        run_task(lambda: [(r.path, r.error or "failed") for r in self.library.files(FAILED)],
+                 lambda result=None, error=None: callback(result or []), self._queries)
+
+    def remove_folder(self, folder: str) -> None:
+        def done(result=None, error=None):
+            if error is not None:
+                self.libraryFailed.emit(str(error))
+            self.refresh_stats()
+
+        run_task(lambda: self.library.remove_folder(folder), done, self._queries)
+
+    def close(self) -> None:
+        """Close the library (saving its search graph); waits for queued queries."""
+        self._load_id += 1
+        self._queries.submit(lambda: None).result(timeout=30)
+        if self.library is not None:
+            with self.library.lock:
+                self.library.close()
+            self.library = None

@@ -1,0 +1,163 @@
+"""The results table's item model: one row per hit, in the core's ranking order.
+
+Thousands of rows stay cheap: data is computed per visible cell from the hit list; sorting
+reorders the list in place. Custom roles expose the path, score and record to views,
+delegates and drags.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+from PySide6.QtCore import QAbstractTableModel, QMimeData, QModelIndex, Qt, QUrl
+
+PathRole = Qt.ItemDataRole.UserRole + 1  # absolute path of the row's file
+ScoreRole = Qt.ItemDataRole.UserRole + 2  # float in [-1, 1], NaN when browsing without a query
+RecordRole = Qt.ItemDataRole.UserRole + 3  # the FileRecord
+RankRole = Qt.ItemDataRole.UserRole + 4  # position in the core's ranking
+
+NAME, SCORE, DURATION, FORMAT, TAGS, FOLDER = range(6)
+HEADERS = ("Name", "Match", "Length", "Format", "Tags", "Folder")
+
+# LMMS ignores text/uri-list; it accepts its own "key:value" string pair.
+LMMS_MIME = "application/x-lmms-stringpair"
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    if seconds < 10:
+        return f"{seconds:.2f} s"
+    m, s = divmod(int(round(seconds)), 60)
+    return f"{m}:{s:02d}"
+
+
+def format_audio(record) -> str:
+    parts = [record.format or os.path.splitext(record.path)[1].lstrip(".").upper()]
+    if record.sample_rate:
+        parts.append(f"{record.sample_rate / 1000:g} kHz")
+    if record.channels:
+        parts.append({1: "mono", 2: "stereo"}.get(record.channels, f"{record.channels} ch"))
+    return " · ".join(p for p in parts if p)
+
+
+def mime_for_paths(paths: list[str]) -> QMimeData:
+    """File URLs for DAWs and file managers, plus LMMS's sample-file pair for the first file."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(p) for p in paths])
+    if paths:
+        mime.setData(LMMS_MIME, f"samplefile:{paths[0]}".encode())
+    return mime
+
+
+class ResultsModel(QAbstractTableModel):
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.hits: list = []
+        self._ranks: dict[int, int] = {}
+        self.roots: list[str] = []  # library folders: the Folder column is shown relative to them
+
+    def set_roots(self, folders: list[str]) -> None:
+        self.roots = sorted(folders, key=len, reverse=True)
+
+    def folder_label(self, path: str) -> str:
+        folder = os.path.dirname(path)
+        for root in self.roots:
+            if folder == root or folder.startswith(root.rstrip(os.sep) + os.sep):
+                rel = os.path.relpath(folder, root)
+                name = os.path.basename(root.rstrip(os.sep)) or root
+                return name if rel == "." else os.path.join(name, rel)
+        return folder
+
+    # -- contents ------------------------------------------------------------------------
+
+    def set_hits(self, hits: list) -> None:
+        self.beginResetModel()
+        self.hits = list(hits)
+        self._ranks = {id(h): i for i, h in enumerate(self.hits)}
+        self.endResetModel()
+
+    def paths(self) -> list[str]:
+        return [h.path for h in self.hits]
+
+    def row_of(self, path: str) -> int:
+        return next((i for i, h in enumerate(self.hits) if h.path == path), -1)
+
+    # -- QAbstractTableModel -------------------------------------------------------------
+
+    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.hits)
+
+    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(HEADERS)
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return HEADERS[section]
+        return None
+
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        if not index.isValid() or index.row() >= len(self.hits):
+            return None
+        hit = self.hits[index.row()]
+        rec, col = hit.record, index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            if col == NAME:
+                return os.path.basename(rec.path)
+            if col == SCORE:
+                return "" if math.isnan(hit.score) else f"{hit.score:.2f}"
+            if col == DURATION:
+                return format_duration(rec.duration)
+            if col == FORMAT:
+                return format_audio(rec)
+            if col == TAGS:
+                return ", ".join(rec.tags)
+            if col == FOLDER:
+                return self.folder_label(rec.path)
+        elif role == Qt.ItemDataRole.ToolTipRole:
+            return rec.path
+        elif role == Qt.ItemDataRole.TextAlignmentRole and col in (SCORE, DURATION):
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        elif role == PathRole:
+            return rec.path
+        elif role == ScoreRole:
+            return hit.score
+        elif role == RecordRole:
+            return rec
+        elif role == RankRole:
+            return self._ranks.get(id(hit), 0)
+        return None
+
+    def flags(self, index):
+        base = super().flags(index)
+        return base | Qt.ItemFlag.ItemIsDragEnabled if index.isValid() else base
+
+    def sort(self, column: int, order=Qt.SortOrder.AscendingOrder) -> None:
+        keys = {
+            NAME: lambda h: os.path.basename(h.path).lower(),
+            SCORE: lambda h: -self._ranks.get(id(h), 0),  # best match first when descending
+            DURATION: lambda h: h.record.duration or 0.0,
+            FORMAT: lambda h: (h.record.format or "", h.record.sample_rate or 0),
+            TAGS: lambda h: ", ".join(h.record.tags),
+            FOLDER: lambda h: h.path.lower(),
+        }
+        self.layoutAboutToBeChanged.emit()
+        old = self.persistentIndexList()
+        by_hit = {id(h): i for i, h in enumerate(self.hits)}
+        self.hits.sort(key=keys[column], reverse=order == Qt.SortOrder.DescendingOrder)
+        new_row = {by_hit[id(h)]: r for r, h in enumerate(self.hits)}
+        self.changePersistentIndexList(old, [self.index(new_row[i.row()], i.column()) for i in old])
+        self.layoutChanged.emit()
+
+    # -- drag ----------------------------------------------------------------------------
+
+    def mimeTypes(self) -> list[str]:
+        return ["text/uri-list", LMMS_MIME]
+
+    def mimeData(self, indexes) -> QMimeData:
+        rows = sorted({i.row() for i in indexes if i.isValid()})
+        return mime_for_paths([self.hits[r].path for r in rows])
+
+    def supportedDragActions(self):
+        return Qt.DropAction.CopyAction  # never Move: the user's files stay where they are

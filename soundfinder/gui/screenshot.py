@@ -1,0 +1,78 @@
+"""Render the main window with results for a query to a PNG (for the README).
+
+    python -m soundfinder.gui --screenshot out.png --library DIR [--query TEXT] [--model M]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+TIMEOUT_S = 120
+
+
+def _wait(app, predicate, what: str, timeout: float = TIMEOUT_S) -> None:
+    end = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > end:
+            raise SystemExit(f"soundfinder: screenshot: timed out waiting for {what}")
+        app.processEvents()
+        time.sleep(0.01)
+
+
+def take(out: str, overrides: dict, query: str, size: tuple[int, int] = (1320, 800), select: int = 2) -> None:
+    from soundfinder.gui.app import make_app
+    from soundfinder.gui.main_window import MainWindow
+
+    app = make_app()
+    window = MainWindow(overrides)
+    window.search_bar.autoplay.blockSignals(True)  # do not save this choice to the user's settings
+    window.search_bar.autoplay.setChecked(False)
+    window.resize(*size)
+    window.show()
+    failed = []
+    window.bridge.modelFailed.connect(failed.append)
+    window.bridge.libraryFailed.connect(failed.append)
+    _wait(app, lambda: window.bridge.ready() or failed, "the model and library")
+    if failed:
+        raise SystemExit(f"soundfinder: screenshot: {failed[0]}")
+    got = []
+    window.bridge.resultsReady.connect(lambda seq, q, hits: got.append(q))
+    window.search_bar.edit.setText(query)
+    window.search_bar.submit()
+    _wait(app, lambda: query in got, "search results")
+    if window.results.rowCount():
+        window.view.setFocus()
+        window.view.selectRow(min(select, window.results.rowCount() - 1))
+        _wait(app, lambda: window.waveform.peaks is not None or "Cannot" in window.waveform.message, "waveform")
+        window.waveform.set_position(window.waveform.duration * 0.35)
+    for _ in range(20):
+        app.processEvents()
+        time.sleep(0.01)
+    window.grab().save(out)
+    window.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m soundfinder.gui")
+    p.add_argument("--screenshot", metavar="PNG", help="render the window to this file and exit")
+    p.add_argument("--library")
+    p.add_argument("--model")
+    p.add_argument("--device")
+    p.add_argument("--query", default="punchy kick drum")
+    p.add_argument("--size", default="1320x800", help="window size, WIDTHxHEIGHT")
+    args = p.parse_args(argv)
+    if not args.screenshot:
+        from soundfinder.gui.app import run
+
+        return run(args)
+    w, h = (int(v) for v in args.size.lower().split("x"))
+    take(args.screenshot, {"library": args.library, "model": args.model, "device": args.device}, args.query,
+         (w, h))
+    print(args.screenshot)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

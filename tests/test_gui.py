@@ -1,0 +1,193 @@
+"""The desktop app, driven through its widgets with pytest-qt (offscreen, tiny model)."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+pytest.importorskip("PySide6.QtWidgets")
+pytest.importorskip("pytestqt")
+
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl  # noqa: E402
+from PySide6.QtGui import QDropEvent  # noqa: E402
+
+from soundfinder import config  # noqa: E402
+from soundfinder.gui.main_window import MainWindow  # noqa: E402
+from soundfinder.gui.results_model import LMMS_MIME  # noqa: E402
+
+WAIT_MS = 30000
+
+
+@pytest.fixture(autouse=True)
+def user_settings(tmp_path, monkeypatch):
+    """Settings and window geometry go to a temporary folder, never the real user's."""
+    path = tmp_path / "config" / "settings.json"
+    monkeypatch.setattr(config, "settings_file", lambda: path)
+    for opt in config.OPTIONS.values():
+        if opt.env:
+            monkeypatch.delenv(opt.env, raising=False)
+    return path
+
+
+@pytest.fixture
+def indexed_library(tmp_path, embedder, sample_folder):
+    from soundfinder.indexing import index_paths
+    from soundfinder.library import Library
+
+    root = tmp_path / "library"
+    with Library.open(root, space=embedder.space) as lib:
+        index_paths(lib, embedder, [str(sample_folder)])
+    return root
+
+
+@pytest.fixture
+def open_window(qtbot, tiny_model_dir, embedder):
+    windows = []
+
+    def make(library) -> MainWindow:
+        w = MainWindow({"library": str(library), "model": str(tiny_model_dir), "device": "cpu"},
+                       embedder=embedder)
+        qtbot.addWidget(w)
+        windows.append(w)
+        w.show()
+        qtbot.waitUntil(lambda: w.bridge.ready() and bool(w.stats), timeout=WAIT_MS)
+        return w
+
+    yield make
+    for w in windows:
+        w.close()
+
+
+def _search(qtbot, window, text: str) -> None:
+    qtbot.keyClicks(window.search_bar.edit, text)
+    qtbot.waitUntil(lambda: window.question == text, timeout=WAIT_MS)
+
+
+def test_typing_fills_table_in_core_order(qtbot, open_window, indexed_library, embedder):
+    from soundfinder.search import search_text
+
+    window = open_window(indexed_library)
+    _search(qtbot, window, "deep kick")
+    expected = [h.path for h in search_text(window.bridge.library, embedder, "deep kick", k=200)]
+    assert window.results.paths() == expected
+    assert len(expected) == 8
+    assert "8 sounds" in window.counts_label.text()
+
+
+def test_stale_query_never_overwrites_newer(qtbot, open_window, indexed_library):
+    window = open_window(indexed_library)
+    shown = []
+    window.bridge.resultsReady.connect(lambda seq, q, hits: shown.append(q))
+    for text in ("a", "ab", "abc snare"):
+        window.bridge.search(text, 50)
+    qtbot.waitUntil(lambda: window.question == "abc snare", timeout=WAIT_MS)
+    qtbot.wait(50)
+    assert shown == ["abc snare"]
+
+
+def test_arrow_keys_select_and_play(qtbot, open_window, indexed_library):
+    window = open_window(indexed_library)
+    _search(qtbot, window, "hat")
+    window.search_bar.autoplay.setChecked(True)
+    qtbot.keyClick(window.search_bar.edit, Qt.Key.Key_Down)  # from the search box into the table
+    assert window.view.currentIndex().row() == 0
+    assert window.player.requests[-1] == window.results.hits[0].path
+    qtbot.keyClick(window.view, Qt.Key.Key_Down)
+    qtbot.keyClick(window.view, Qt.Key.Key_Down)
+    assert window.view.currentIndex().row() == 2
+    assert window.player.requests[-1] == window.results.hits[2].path
+    qtbot.keyClick(window.view, Qt.Key.Key_Up)
+    assert window.player.requests[-1] == window.results.hits[1].path
+    qtbot.waitUntil(lambda: window.waveform.path == window.results.hits[1].path
+                    and window.waveform.peaks is not None, timeout=WAIT_MS)
+
+
+def test_drag_carries_selected_files(qtbot, open_window, indexed_library):
+    window = open_window(indexed_library)
+    _search(qtbot, window, "pad")
+    view = window.view
+    view.selectRow(0)
+    view.selectionModel().select(window.results.index(2, 0), view.selectionModel().SelectionFlag.Select
+                                 | view.selectionModel().SelectionFlag.Rows)
+    mime = window.results.mimeData(view.selectionModel().selectedRows())
+    paths = [window.results.hits[0].path, window.results.hits[2].path]
+    assert [u.toLocalFile() for u in mime.urls()] == paths
+    assert "text/uri-list" in mime.formats()
+    assert bytes(mime.data(LMMS_MIME)).decode() == f"samplefile:{paths[0]}"
+    assert window.results.supportedDragActions() == Qt.DropAction.CopyAction  # never Move
+
+
+def test_dropped_file_searches_similar(qtbot, open_window, indexed_library, sample_folder, tmp_path):
+    window = open_window(indexed_library)
+    outside = tmp_path / "dropped" / "my_kick.wav"
+    outside.parent.mkdir()
+    shutil.copy(sample_folder / "Drums" / "Kick_808.wav", outside)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(outside))])
+    event = QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(event)
+    qtbot.waitUntil(lambda: window.question == f"similar:{outside}", timeout=WAIT_MS)
+    assert window.results.hits[0].path == str(sample_folder / "Drums" / "Kick_808.wav")
+    assert event.dropAction() == Qt.DropAction.CopyAction
+    assert outside.exists()
+
+
+def test_adding_folder_indexes_in_background(qtbot, open_window, tmp_path, sample_folder):
+    window = open_window(tmp_path / "new-library")
+    assert window.stack.currentWidget() is window.empty  # a new user is told to add a folder
+    progress = []
+    window.worker.progress.connect(progress.append)
+    with qtbot.waitSignal(window.worker.finished, timeout=WAIT_MS):
+        window.panel.addRequested.emit(str(sample_folder))
+    assert any(p.phase == "embedding" for p in progress)
+    assert progress[-1].phase == "done" and progress[-1].done == progress[-1].total
+    qtbot.waitUntil(lambda: window.results.rowCount() == 8, timeout=WAIT_MS)
+    assert window.stack.currentWidget() is window.view
+    assert window.panel.all_folders() == [str(sample_folder)]
+    assert str(sample_folder / "FX" / "broken.wav") in window.panel.error_paths()
+
+
+def test_decoding_error_listed(qtbot, open_window, indexed_library, sample_folder):
+    window = open_window(indexed_library)
+    broken = str(sample_folder / "FX" / "broken.wav")
+    qtbot.waitUntil(lambda: broken in window.panel.error_paths(), timeout=WAIT_MS)
+    item = window.panel.errors.topLevelItem(0)
+    assert item.text(0) == "broken.wav" and "not audio" in item.text(1)
+
+
+def test_settings_persist_across_restart(qtbot, open_window, tmp_path, user_settings):
+    first = open_window(tmp_path / "lib")
+    first.search_bar.autoplay.setChecked(False)
+    first.search_bar.volume.setValue(35)
+    first.resize(780, 560)  # the offscreen screen is 800x800
+    size = (first.width(), first.height())
+    first.close()
+    assert config.load_user_settings()["volume"] == 0.35
+    second = open_window(tmp_path / "lib")
+    assert not second.search_bar.autoplay.isChecked()
+    assert second.search_bar.volume.value() == 35
+    assert (second.width(), second.height()) == size == (780, 560)
+
+
+def test_settings_dialog_saves_declared_options(qtbot, user_settings):
+    from soundfinder.gui.settings_dialog import SettingsDialog
+
+    dialog = SettingsDialog()
+    qtbot.addWidget(dialog)
+    assert set(dialog.editors) == set(config.OPTIONS)
+    dialog.editors["results"].setValue(77)
+    dialog.editors["device"].setCurrentText("cpu")
+    dialog.save()
+    assert config.get("results") == 77 and config.get("device") == "cpu"
+
+
+def test_model_failure_offers_local_folder(qtbot, tmp_path):
+    window = MainWindow({"library": str(tmp_path / "lib"), "model": str(tmp_path / "no-such-model"),
+                         "device": "cpu"})
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(lambda: window.banner.choose.isVisible(), timeout=WAIT_MS)
+    assert "could not be" in window.banner.label.text()
+    window.close()
