@@ -52,6 +52,8 @@ class MainWindow(QMainWindow):
         self.stats: dict = {}
         self.question = ""
         self._asked_at = 0.0
+        self._restoring = False  # re-selecting the current file after a refresh: do not replay it
+        self._last_refresh = 0.0
         self.bridge = CoreBridge(self, executor=executor, preloaded=embedder)
         self.worker = IndexWorker(self.bridge, self)
         self.player = Player(self)
@@ -148,6 +150,7 @@ class MainWindow(QMainWindow):
         self.panel.removeRequested.connect(self._remove_folder)
         self.panel.cancelRequested.connect(self.worker.cancel)
         self.worker.progress.connect(self.panel.show_progress)
+        self.worker.progress.connect(self._index_progress)
         self.worker.finished.connect(self._index_finished)
         self.worker.failed.connect(self._index_failed)
 
@@ -251,8 +254,13 @@ class MainWindow(QMainWindow):
         self.bridge.similar(path, int(self.setting("results")))
 
     def _show_results(self, seq: int, question: str, hits: list) -> None:
+        keep = self.current_path() if question == self.question else None  # a refresh of the same query
         self.question = question
         self.results.set_hits(hits)
+        if keep and (row := self.results.row_of(keep)) >= 0:
+            self._restoring = True
+            self.view.selectRow(row)
+            self._restoring = False
         ms = (time.monotonic() - self._asked_at) * 1000
         if question.startswith("similar:"):
             self.query_label.setText(f"Sounds like <b>{os.path.basename(question[8:])}</b> · {len(hits)} results")
@@ -291,7 +299,7 @@ class MainWindow(QMainWindow):
         rec = self.results.hits[current.row()].record
         dur = f" · {rec.duration:.2f} s" if rec.duration else ""
         self.now_playing.setText(f"{os.path.basename(path)}{dur}")
-        if self.search_bar.autoplay.isChecked():
+        if self.search_bar.autoplay.isChecked() and not self._restoring:
             self.player.play(path)
 
     def _seek(self, seconds: float) -> None:
@@ -321,6 +329,16 @@ class MainWindow(QMainWindow):
         self.panel.start()
         self.worker.start(folders)
         self._update_stack()
+
+    def _index_progress(self, p) -> None:
+        """Every few seconds of indexing: fresh counts, and first results for an empty table."""
+        now = time.monotonic()
+        if now - self._last_refresh < 2.0:
+            return
+        self._last_refresh = now
+        self.bridge.refresh_stats()
+        if not self.results.hits:
+            self.run_query(self.search_bar.text())
 
     def _remove_folder(self, folder: str) -> None:
         self.bridge.remove_folder(folder)

@@ -112,12 +112,12 @@ class WaveformWidget(QWidget):
         rect = QRectF(self.rect())
         p.fillRect(rect, QColor("#15181c"))
         mid = rect.center().y()
-        p.setPen(QPen(QColor("#2a3038"), 1))
-        p.drawLine(QPointF(rect.left(), mid), QPointF(rect.right(), mid))
         if self.peaks is None:
             p.setPen(QColor("#7d8590"))
             p.drawText(rect, Qt.AlignmentFlag.AlignCenter, self.message)
             return
+        p.setPen(QPen(QColor("#2a3038"), 1))
+        p.drawLine(QPointF(rect.left(), mid), QPointF(rect.right(), mid))
         n = len(self.peaks)
         half = rect.height() * 0.45
         xs = np.linspace(rect.left(), rect.right(), n)
