@@ -309,19 +309,20 @@ class LiveLibrary:
     Args:
         on_change / on_progress / on_job_done: see `IndexWorker`; more can be appended to
             `live.worker.on_change` etc. before `start`.
-        debounce, max_wait, folder_check, polling: see `ChangeCollector` and `FolderWatcher`.
+        debounce, max_wait, folder_check, polling, poll_interval: see `ChangeCollector` and
+            `FolderWatcher`; other keywords go to `IndexWorker`.
     """
 
     def __init__(self, library, embedder, *, on_change: Listener | None = None,
                  on_progress: Listener | None = None, on_job_done: Listener | None = None,
                  debounce: float = 1.0, max_wait: float = 10.0, folder_check: float = 2.0,
-                 polling: bool = False, **worker_options):
+                 polling: bool = False, poll_interval: float = 1.0, **worker_options):
         self.library = library
         self.worker = IndexWorker(library, embedder, on_change=on_change, on_progress=on_progress,
                                   on_job_done=on_job_done, **worker_options)
         self.watcher = FolderWatcher(library.folders(), self.worker.submit_changes, self._folder_changed,
                                      debounce=debounce, max_wait=max_wait, folder_check=folder_check,
-                                     polling=polling)
+                                     polling=polling, poll_interval=poll_interval)
         self.started = False
 
     def start(self) -> None:
