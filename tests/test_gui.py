@@ -189,5 +189,5 @@ def test_model_failure_offers_local_folder(qtbot, tmp_path):
     qtbot.addWidget(window)
     window.show()
     qtbot.waitUntil(lambda: window.banner.choose.isVisible(), timeout=WAIT_MS)
-    assert "could not be" in window.banner.label.text()
+    assert "model folder" in window.banner.label.text()
     window.close()

@@ -200,9 +200,14 @@ class MainWindow(QMainWindow):
         self.model_label.setText(f"model: {name}")
 
     def _model_failed(self, message: str) -> None:
-        self.banner.failed(message)
+        self.banner.failed(message, str(self.setting("model")))
         self.model_label.setText("no model")
         self.counts_label.setText("Searching needs a model")
+        if not self.results.hits:
+            self.empty.show_message("No sound model", "soundfinder needs a CLAP model to listen to and search "
+                                    "your samples.\nChoose a local model folder above, or retry once online.",
+                                    False)
+            self.stack.setCurrentIndex(EMPTY)
 
     def _cancel_model(self) -> None:
         self.bridge.cancel_loading()

@@ -47,5 +47,6 @@ def apply_theme(app: QApplication) -> None:
     app.setPalette(dark_palette())
     qss = _resource("theme", "dark.qss")
     if qss is not None and qss.is_file():
-        app.setStyleSheet(qss.read_text(encoding="utf-8"))
+        icons = _resource("icons")
+        app.setStyleSheet(qss.read_text(encoding="utf-8").replace("@ICONS@", icons.as_posix() if icons else ""))
     app.setWindowIcon(app_icon())

@@ -114,11 +114,15 @@ class ModelBanner(QFrame):
                            f"downloads it; searching starts when it is ready)")
         self._show(busy=True)
 
-    def failed(self, message: str) -> None:
+    def failed(self, message: str, model: str = "") -> None:
         self.setProperty("state", "error")
-        offline = any(w in message.lower() for w in ("internet", "connection", "offline", "resolve"))
-        lead = "The sound model could not be downloaded (no internet connection?)." if offline else \
-            "The sound model could not be loaded."
+        cause = message.rsplit("(", 1)[-1].lower()  # the core puts the underlying error last
+        if model.startswith(("/", "~", ".")) or ":\\" in model[:3]:
+            lead = "The model folder was not found or is incomplete."
+        elif any(w in cause for w in ("connect", "offline", "resolve", "network", "timed out", "internet")):
+            lead = "The sound model could not be downloaded: no internet connection."
+        else:
+            lead = "The sound model could not be loaded."
         self.label.setText(f"<b>{lead}</b> Choose a folder holding a downloaded CLAP checkpoint, or retry."
                            f"<br><span style='color:#9aa4ae'>{message}</span>")
         self._show(busy=False)
@@ -160,6 +164,7 @@ class EmptyState(QWidget):
         v.addSpacing(8)
         v.addLayout(row)
         v.addStretch(2)
+        self.show_message("Opening your library…", "Loading the sound model; this takes a few seconds.", False)
 
     def show_message(self, title: str, body: str, button: bool) -> None:
         self.title.setText(title)
