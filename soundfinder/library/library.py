@@ -14,7 +14,9 @@ vector count, which `open` cuts off. No catalog row ever points at a missing vec
 
 from __future__ import annotations
 
+import json
 import os
+import sqlite3
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -22,7 +24,8 @@ import numpy as np
 
 from soundfinder.library.catalog import Catalog
 from soundfinder.library.documents import open_documents
-from soundfinder.library.lock import LibraryLockedError, WriterLock
+from soundfinder.library.errors import LibraryError, LibraryLockedError
+from soundfinder.library.lock import WriterLock
 from soundfinder.library.records import FAILED, INDEXED, OFFLINE, Batch, FileRecord
 from soundfinder.library.vectorindex import VectorIndex
 from soundfinder.library.vectorlog import VectorLog, VectorLogError
@@ -31,12 +34,46 @@ from soundfinder.library.vectorlog import VectorLog, VectorLogError
 SNAPSHOT_EVERY = 5000
 
 
-class LibraryError(Exception):
-    """The library folder cannot be used; the message says why and what to do."""
-
-
 class SpaceMismatchError(LibraryError):
     pass
+
+
+class LibraryWriteError(LibraryError):
+    """A write failed (disk full, I/O error, read-only disk): nothing of it was kept, and the
+    library is still at its last committed state."""
+
+
+def write_error(root: Path, err: BaseException) -> LibraryWriteError:
+    """One line a person can act on, from an OSError or a SQLite error."""
+    import errno as _errno
+
+    code = getattr(err, "errno", None)
+    text = str(err).lower()
+    if code in (_errno.ENOSPC, getattr(_errno, "EDQUOT", -1)) or "disk is full" in text:
+        why = "the disk is full"
+    elif code == _errno.EIO or "disk i/o error" in text:
+        why = "the disk reported an I/O error"
+    elif code in (_errno.EROFS, _errno.EACCES, _errno.EPERM) or "readonly" in text or "read-only" in text:
+        why = "the library folder cannot be written (read-only disk or no permission)"
+    else:
+        why = getattr(err, "strerror", None) or str(err) or type(err).__name__
+    return LibraryWriteError(
+        f"could not write the library at {root}: {why}. Everything committed before is intact; "
+        f"free some space (or fix the disk) and run the same command again to continue")
+
+
+def _remove_leftover_temps(root: Path) -> None:
+    """Temporary files of a write a crash interrupted (the renamed-over originals are intact)."""
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return
+    for name in names:
+        if name.endswith(".tmp") and (name.startswith(".") or name == "vectors.hnsw.tmp"):
+            try:
+                os.unlink(root / name)
+            except OSError:
+                pass
 
 
 class Library:
@@ -76,7 +113,11 @@ class Library:
             if not os.access(root, os.W_OK):
                 raise LibraryError(f"the library folder {root} is not writable")
             lock = WriterLock(root / "lock")
-            lock.acquire()
+            try:
+                lock.acquire()
+            except OSError as e:
+                raise write_error(root, e) from None
+            _remove_leftover_temps(root)
         try:
             catalog = Catalog(root / "catalog.sqlite", readonly=readonly)
             stored_space, dim = catalog.get_meta("space"), catalog.get_meta("dim")
@@ -95,9 +136,18 @@ class Library:
             committed = catalog.vector_count()
             if log is not None and len(log) != committed:
                 log.truncate(committed)
-        except (VectorLogError, OSError) as e:
+        except VectorLogError as e:
             if lock:
                 lock.release()
+            raise LibraryError(f"cannot open the library at {root}: {e}; `soundfinder doctor --repair` "
+                               f"can repair it") from None
+        except (OSError, sqlite3.Error) as e:
+            if lock:
+                lock.release()
+            if isinstance(e, sqlite3.DatabaseError) and "malformed" in str(e).lower():
+                raise LibraryError(f"cannot open the library at {root}: the catalog is damaged ({e})") from None
+            if not readonly:
+                raise write_error(root, e) from None
             raise LibraryError(f"cannot open the library at {root}: {e}") from None
         except BaseException:
             if lock:
@@ -169,6 +219,12 @@ class Library:
         self._writable()
         if not len(batch):
             return
+        try:
+            self._commit(batch)
+        except (OSError, sqlite3.Error) as e:
+            raise write_error(self.root, e) from e
+
+    def _commit(self, batch: Batch) -> None:
         first = None
         if batch.embedded:
             if self.log is None:
@@ -261,16 +317,35 @@ class Library:
     # -- documents -----------------------------------------------------------------------
 
     def folders(self) -> list[str]:
-        return sorted(d["path"] for d in self.documents.table("folders").all())
+        folders = sorted(d["path"] for d in self.documents.table("folders").all() if "path" in d)
+        if not folders:  # documents.json lost or damaged: the catalog keeps a copy of the list
+            folders = self._meta_folders()
+        return folders
+
+    def _meta_folders(self) -> list[str]:
+        try:
+            value = json.loads(self.catalog.get_meta("folders") or "[]")
+        except ValueError:
+            return []
+        return sorted(str(p) for p in value) if isinstance(value, list) else []
+
+    def _save_folders(self, folders: Iterable[str]) -> None:
+        with self.catalog.transaction():
+            self.catalog.set_meta("folders", json.dumps(sorted(set(folders)), ensure_ascii=False))
 
     def add_folder(self, folder: str) -> None:
         self._writable()
         from tinydb import Query
 
         path = os.path.abspath(os.path.expanduser(folder))
-        table = self.documents.table("folders")
-        if not table.search(Query().path == path):
-            table.insert({"path": path})
+        try:
+            table = self.documents.table("folders")
+            if not table.search(Query().path == path):
+                table.insert({"path": path})
+            if path not in self._meta_folders():
+                self._save_folders([*self._meta_folders(), path])
+        except (OSError, sqlite3.Error) as e:
+            raise write_error(self.root, e) from e
 
     def remove_folder(self, folder: str) -> None:
         """Stop following a folder and forget its records (the files stay where they are)."""
@@ -278,8 +353,11 @@ class Library:
         from tinydb import Query
 
         path = os.path.abspath(os.path.expanduser(folder))
-        self.documents.table("folders").remove(Query().path == path)
+        try:
+            self.documents.table("folders").remove(Query().path == path)
+            self._save_folders(p for p in self._meta_folders() if p != path)
+        except (OSError, sqlite3.Error) as e:
+            raise write_error(self.root, e) from e
         self.forget([r.path for r in self.catalog.files_under(path)])
 
-
-__all__ = ["Library", "LibraryError", "LibraryLockedError", "SpaceMismatchError"]
+__all__ = ["Library", "LibraryError", "LibraryLockedError", "LibraryWriteError", "SpaceMismatchError"]
