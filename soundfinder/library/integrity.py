@@ -141,14 +141,17 @@ def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
     return db
 
 
-def check(root: str | os.PathLike, *, files: bool = True, snapshot: bool = True) -> Report:
-    """Every consistency check; writes nothing. `files`: also look for files missing on disk."""
+def check(root: str | os.PathLike, *, files: bool = True, snapshot: bool = True, _we_write: bool = False) -> Report:
+    """Every consistency check; writes nothing. `files`: also look for files missing on disk.
+
+    While another process writes the library, rows it appended for a commit in flight are not
+    reported (they are either committed or cut off on its next open)."""
     root = Path(root).expanduser().resolve()
     p = _paths(root)
     report = Report(str(root))
     if not p["catalog"].exists():
         raise IntegrityError(f"no library at {root} (no catalog.sqlite)")
-    holder = WriterLock(p["lock"]).held_by_other()
+    holder = None if _we_write else WriterLock(p["lock"]).held_by_other()
     report.facts["writer"] = holder
     try:
         db = _connect(p["catalog"], readonly=True)
@@ -271,13 +274,13 @@ def repair(root: str | os.PathLike, *, files: bool = True) -> Report:
     lock = WriterLock(p["lock"])
     lock.acquire()
     try:
-        before = check(root, files=files)
+        before = check(root, files=files, _we_write=True)
         codes = before.codes()
         if not codes or "catalog-corrupt" in codes or "dim-mismatch" in codes:
             before.repair = True
             return before
         _repair(root, p, before, codes)
-        after = check(root, files=files)
+        after = check(root, files=files, _we_write=True)
     finally:
         lock.release()
     remaining = after.codes()
