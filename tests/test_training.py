@@ -203,3 +203,29 @@ def library(tmp_path_factory) -> Path:
 def trained(tmp_path_factory, tiny_model, library) -> tuple[Path, dict]:
     out = tune(tiny_model, tmp_path_factory.mktemp("tuned"), [library], None, _config())
     return out, json.loads((out / "training.json").read_text())
+
+
+def test_cli_tune_eval_then_index_with_the_tuned_model(tmp_path, tiny_model, library):
+    import contextlib
+    import io
+
+    from soundfinder.cli import main
+
+    def run(*argv):
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+            code = main(list(argv))
+        return code, out.getvalue()
+
+    tuned = tmp_path / "tuned"
+    code, out = run("--model", str(tiny_model), "--device", "cpu", "tune", str(library), "--out", str(tuned),
+                    "--epochs", "1", "--train", "projection", "--batch-size", "12", "--lr", "1e-3", "--holdout", "0.25")
+    assert code == 0 and "recall@10" in out and (tuned / "model.safetensors").is_file()
+    code, out = run("eval", "--model", str(tuned), "--baseline", str(tiny_model))
+    assert code == 0 and "baseline" in out and "chance" in out
+    code, _ = run("--model", str(tuned), "--library", str(tmp_path / "lib"), "--device", "cpu", "index",
+                  str(library / "Pack0"))
+    assert code == 0
+    code, out = run("--model", str(tiny_model), "tune", str(library / "Pack0"), "--out", str(tmp_path / "x"),
+                    "--holdout", "0")
+    assert code == 1  # 12 sounds: refused with a message (checked in test_too_small_caption_set_is_refused)

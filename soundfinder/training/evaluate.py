@@ -97,15 +97,22 @@ def zero_shot_metrics(audio: np.ndarray, class_text: np.ndarray, classes: list[s
             "classes": len(classes), "clips": len(labels), "per_class": per_class}
 
 
-def class_embeddings(model, processor, classes: list[str], templates=DEFAULT_TEMPLATES) -> np.ndarray:
-    """One normalised vector per class: the mean of its prompts (open_clip's zero-shot classifier)."""
-    vecs = [embed_text(model, processor, [t.format(c) for t in templates]).mean(0) for c in classes]
+def class_embeddings(model, processor, classes: list[str], templates=DEFAULT_TEMPLATES,
+                     synonyms: dict[str, list[str]] | None = None) -> np.ndarray:
+    """One normalised vector per class: the mean of its prompts (open_clip's zero-shot classifier).
+
+    Prompts are every template filled with every synonym of the class ("cymbal": crash, ride...).
+    """
+    synonyms = synonyms or {}
+    vecs = [embed_text(model, processor, [t.format(s) for s in synonyms.get(c, [c]) for t in templates]).mean(0)
+            for c in classes]
     m = np.stack(vecs)
     return m / np.linalg.norm(m, axis=1, keepdims=True)
 
 
 def evaluate(model, processor, pairs: list[Pair] | None = None, labelled: list[tuple[Path, str]] | None = None,
-             clips: dict[Path, np.ndarray] | None = None, templates=DEFAULT_TEMPLATES) -> dict:
+             clips: dict[Path, np.ndarray] | None = None, templates=DEFAULT_TEMPLATES,
+             synonyms: dict[str, list[str]] | None = None) -> dict:
     """Retrieval on `pairs` and/or zero-shot on `labelled` (path, label); `clips` caches decoded audio."""
     clips = clips if clips is not None else decode_all([p.path for p in pairs or []] + [p for p, _ in labelled or []])
     result: dict = {}
@@ -119,7 +126,7 @@ def evaluate(model, processor, pairs: list[Pair] | None = None, labelled: list[t
         labelled = [(p, lab) for p, lab in labelled if p in clips]
         classes = sorted({lab for _, lab in labelled})
         audio = embed_audio(model, processor, [clips[p] for p, _ in labelled])
-        result["zero_shot"] = zero_shot_metrics(audio, class_embeddings(model, processor, classes, templates),
+        result["zero_shot"] = zero_shot_metrics(audio, class_embeddings(model, processor, classes, templates, synonyms),
                                                 classes, [lab for _, lab in labelled])
     return result
 

@@ -65,7 +65,7 @@ class TrainConfig:
     holdout_fraction: float = 0.1  # fraction of files (whole groups) held out for evaluation
     group_by: str = "top"  # held-out groups: "top" folder under each library folder, or "parent" folder
     save_every_steps: int = 0  # checkpoint every N optimizer steps as well as at each epoch's end (0: epochs only)
-    max_minutes: float = 0.0  # time box: after 5 steps the run is shortened to fit (schedule re-planned); 0: none
+    max_minutes: float = 0.0  # time box: the run's length is re-planned to fit from the measured pace; 0: none
     resume: bool = True  # continue from the output folder's last checkpoint when it used the same data
     device: str = "auto"  # "auto" (CUDA when present), "cpu" or "cuda"
     num_threads: int = 0  # torch CPU threads (0: torch's default)
@@ -272,11 +272,13 @@ def train(model, processor, pairs: list[Pair], cfg: TrainConfig, out_dir: str | 
         step += 1
         rec["loss_history"].append([step, round(step_loss, 5)])
 
-        # 5. Time box: after a few steps, shorten the run so it ends in time.
+        # 5. Time box: re-plan the run's length from the measured pace (after 5 steps, then each
+        #    epoch), never beyond the configured epochs; the cosine follows the new length.
         elapsed = time.monotonic() - t0
-        if cfg.max_minutes and step - start == 5:
-            fits = start + int((cfg.max_minutes * 60 - elapsed) / (elapsed / 5)) + 5
-            total = max(step, min(total, fits))
+        if cfg.max_minutes and (step - start == 5 or step % steps_per_epoch == 0):
+            pace = elapsed / (step - start)
+            fits = step + int((cfg.max_minutes * 60 - elapsed) / pace)
+            total = max(step, min(steps_per_epoch * cfg.epochs, fits))
             rec["time_boxed_total_steps"] = total
         if progress:
             progress(step, total, step_loss, elapsed / (step - start) * (total - step))
