@@ -88,10 +88,11 @@ class LibraryPanel(QWidget):
         self.errors = QTreeWidget()
         self.errors.setHeaderLabels(["File", "Reason"])
         self.errors.setRootIsDecorated(False)
-        self.errors.setColumnWidth(0, 150)
-        self.errors.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.errors.setColumnWidth(0, 120)
+        self.errors.setTextElideMode(Qt.TextElideMode.ElideRight)
         layout.addWidget(self.errors, 1)
         self._error_paths: set[str] = set()
+        self._show_errors()
         self._update_buttons()
 
     # -- folders -------------------------------------------------------------------------
@@ -169,14 +170,22 @@ class LibraryPanel(QWidget):
         item.setToolTip(1, reason)
         item.setData(0, Qt.ItemDataRole.UserRole, path)
         self.errors.addTopLevelItem(item)
-        self.errors_title.setText(f"Problems ({len(self._error_paths)})")
+        self._show_errors()
 
     def set_errors(self, failures: list[tuple[str, str]]) -> None:
         self.errors.clear()
         self._error_paths.clear()
-        self.errors_title.setText("Problems")
+        self._show_errors()
         for path, reason in failures:
             self.add_error(path, reason)
+
+    def _show_errors(self) -> None:
+        """The problems list only takes room when there is something in it."""
+        n = len(self._error_paths)
+        self.errors_title.setText(f"Problems ({n})")
+        self.errors_title.setToolTip("Files that could not be read; they are skipped until they change")
+        self.errors_title.setVisible(n > 0)
+        self.errors.setVisible(n > 0)
 
     def error_paths(self) -> list[str]:
         return [self.errors.topLevelItem(i).data(0, Qt.ItemDataRole.UserRole)

@@ -80,8 +80,9 @@ class ResultsView(QTableView):
         header.sortIndicatorChanged.connect(model.sort)
         header.setHighlightSections(False)
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.setStretchLastSection(True)
-        for col, width in ((NAME, 260), (SCORE, 130), (DURATION, 70), (FORMAT, 200), (TAGS, 160), (FOLDER, 200)):
+        header.setSectionResizeMode(NAME, QHeaderView.ResizeMode.Stretch)  # never a horizontal scrollbar
+        header.setStretchLastSection(False)
+        for col, width in ((SCORE, 130), (DURATION, 72), (FORMAT, 190), (TAGS, 140), (FOLDER, 170)):
             self.setColumnWidth(col, width)
         model.modelReset.connect(self._on_reset)
 

@@ -57,7 +57,7 @@ class WaveformWidget(QWidget):
 
     def __init__(self, parent=None, executor=None):
         super().__init__(parent)
-        self.setMinimumHeight(84)
+        self.setMinimumHeight(110)
         self.setCursor(Qt.CursorShape.PointingHandCursor)
         self.cache = PeakCache()
         self._executor = executor or serial_executor("waveform")
