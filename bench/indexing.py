@@ -142,7 +142,8 @@ def model_alone(embedder, feats) -> float:
     return time.perf_counter() - t0
 
 
-def pipeline(embedder, folder: Path, work: Path, profile: str | None = None) -> tuple[float, dict]:
+def pipeline(embedder, folder: Path, work: Path, profile: str | None = None,
+             workers: int | None = None) -> tuple[float, dict]:
     from soundfinder.indexing import index_paths
     from soundfinder.library import Library
 
@@ -155,13 +156,16 @@ def pipeline(embedder, folder: Path, work: Path, profile: str | None = None) -> 
         profiler.start()
     t0 = time.perf_counter()
     with Library.open(lib_dir, embedder.space) as lib:
-        summary = index_paths(lib, embedder, [str(folder)])
+        s = index_paths(lib, embedder, [str(folder)], decode_workers=workers)
+        summary = s.to_json()
+        summary.update(model_s=s.model_seconds, wait_decode_s=s.wait_decode_seconds,
+                       wait_commit_s=s.wait_commit_seconds)
     seconds = time.perf_counter() - t0
     if profiler:
         profiler.stop()
         Path(profile).write_text(profiler.output_html())
         print(profiler.output_text(unicode=False, color=False, show_all=False), file=sys.stderr)
-    return seconds, summary.to_json()
+    return seconds, summary
 
 
 def main(argv=None) -> int:
@@ -175,6 +179,9 @@ def main(argv=None) -> int:
     ap.add_argument("--front-end", default="torch", choices=["torch", "reference"])
     ap.add_argument("--batch-size", type=int, default=None)
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    ap.add_argument("--workers", type=int, default=None, help="pipeline decode workers (default: its own)")
+    ap.add_argument("--features-in-main", action="store_true",
+                    help="compute features on the model thread instead of the decode workers")
     ap.add_argument("--only", default="naive,model,pipeline", help="comma list of methods to run")
     ap.add_argument("--profile", default=None, help="write a pyinstrument HTML profile of the pipeline here")
     args = ap.parse_args(argv)
@@ -190,6 +197,8 @@ def main(argv=None) -> int:
     src = model_dir(args.model)
     embedder = ClapEmbedder.load(str(src), device=args.device, precision=args.precision,
                                  front_end=args.front_end, batch_size=args.batch_size)
+    if args.features_in_main:
+        embedder.features_in_workers = False
     with tempfile.TemporaryDirectory(prefix="sf-bench-idx-") as tmp:
         work = Path(tmp)
         folder = work / "samples"
@@ -212,8 +221,11 @@ def main(argv=None) -> int:
                 elif m == "model":
                     times[m].append(model_alone(embedder, feats))
                 else:
-                    sec, summary = pipeline(embedder, folder, work, args.profile if r == 0 else None)
+                    sec, summary = pipeline(embedder, folder, work, args.profile if r == 0 else None, args.workers)
                     times[m].append(sec)
+                    print(f"  pipeline: model {summary['model_s']:.2f} s, waiting for decode "
+                          f"{summary['wait_decode_s']:.2f} s, for commits {summary['wait_commit_s']:.2f} s",
+                          file=sys.stderr)
                 print(f"round {r + 1}: {m:8s} {times[m][-1]:7.2f} s  {n / times[m][-1]:6.2f} files/s",
                       file=sys.stderr, flush=True)
         if summary and summary.get("embedded") != n:
@@ -224,7 +236,8 @@ def main(argv=None) -> int:
     result = {"model": args.model if args.model in ("tiny", "full") else "custom", "files": n,
               "windows": len(wins), "audio_s": round(seconds_audio, 1), "device": embedder.device,
               "dtype": str(embedder.dtype).replace("torch.", ""), "batch": embedder.batch_size,
-              "front_end": embedder.front_end, "threads": torch.get_num_threads(), "rounds": rounds,
+              "front_end": embedder.front_end,
+              "features": "workers" if embedder.features_in_workers else "main", "threads": torch.get_num_threads(), "rounds": rounds,
               "cpus": os.cpu_count(), "load1": round(os.getloadavg()[0], 2)}
     for m, v in fps.items():
         result[f"{m}_files_s"] = round(v, 3)

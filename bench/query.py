@@ -156,6 +156,41 @@ class ProjectedText:
         return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
+class WordTokenizer:
+    """Stands in for a degenerate local tokenizer (the locally built BPE may hold only its 5
+    special tokens, which turns every query into 2 tokens and makes the text tower look
+    cheap): one id per word or punctuation mark, about what RoBERTa's BPE gives for short
+    English queries ("dusty kick with a short tail" -> 8 tokens with <s> and </s>)."""
+
+    def __init__(self, inner, vocab_size: int):
+        self.inner = inner
+        self.vocab_size = vocab_size
+        self.bos, self.eos = inner.bos_token_id or 0, inner.eos_token_id or 2
+        self.pad = inner.pad_token_id if inner.pad_token_id is not None else 1
+
+    def __call__(self, texts, padding=True, truncation=True, max_length=77, return_tensors="pt"):
+        import re
+        import zlib
+
+        import torch
+        from transformers import BatchEncoding
+
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        seqs = []
+        for t in texts:
+            words = re.findall(r"\w+|[^\w\s]", t)[: max_length - 2]
+            seqs.append([self.bos] + [5 + zlib.crc32(w.encode()) % (self.vocab_size - 5) for w in words] + [self.eos])
+        width = max(len(x) for x in seqs)
+        ids = torch.full((len(seqs), width), self.pad, dtype=torch.long)
+        mask = torch.zeros((len(seqs), width), dtype=torch.long)
+        for i, x in enumerate(seqs):
+            ids[i, : len(x)] = torch.tensor(x)
+            mask[i, : len(x)] = 1
+        if return_tensors != "pt":
+            return {"input_ids": [x for x in seqs], "attention_mask": [[1] * len(x) for x in seqs]}
+        return BatchEncoding({"input_ids": ids, "attention_mask": mask})
+
+
 def timed(fn, *args, **kw):
     t = time.perf_counter()
     out = fn(*args, **kw)
@@ -265,6 +300,11 @@ def main(argv=None) -> int:
         from soundfinder.embed import ClapEmbedder
 
         embedder = ClapEmbedder.load(str(model_dir(model)), device="cpu")
+        tok = embedder.processor.tokenizer
+        if len(tok) < 1000:
+            print(f"note: the model's tokenizer has {len(tok)} tokens; queries are tokenised one id per "
+                  "word instead (realistic lengths)", file=sys.stderr)
+            embedder.processor.tokenizer = WordTokenizer(tok, embedder.model.config.text_config.vocab_size)
         embedder.warm_up()
         if embedder.dim != DIM:
             embedder = ProjectedText(embedder)

@@ -154,6 +154,9 @@ class ClapEmbedder:
             self.logit_scale = float(model.logit_scale_a.exp().item())
         self._lock = threading.RLock()
         self.batch_size = int(batch_size or default_batch_size(device, dtype))
+        # Whether the pipeline's decode workers compute features (CPU: overlapped with the
+        # model) or leave them to the model thread, which runs them batched on the accelerator.
+        self.features_in_workers = device == "cpu"
         self._front_end = None
         self.front_end = "reference"
         if front_end == "torch":
@@ -211,12 +214,6 @@ class ClapEmbedder:
     #   windows(samples)      cut a clip into deterministic <= 10 s windows (numpy views)
     #   audio_inputs(windows) log-mel features on the model's device (thread-safe, no lock)
     #   encode_inputs(feats)  the audio tower (serialised by the model lock)
-
-    @property
-    def features_in_workers(self) -> bool:
-        """Whether decode workers should compute features (CPU) or leave them to the model
-        thread, which runs them batched on the accelerator."""
-        return self.device == "cpu"
 
     def windows(self, samples: np.ndarray, max_windows: int = MAX_WINDOWS) -> list[np.ndarray]:
         return split_windows(samples, self.window_samples, max_windows)

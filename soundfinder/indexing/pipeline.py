@@ -57,6 +57,10 @@ class IndexSummary:
     seconds: float = 0.0
     cancelled: bool = False
     failures: list[tuple[str, str]] = field(default_factory=list)
+    # Where the embedding phase's wall time went on the model thread (not in to_json):
+    model_seconds: float = 0.0  # in the audio tower (and features, where they run there)
+    wait_decode_seconds: float = 0.0  # waiting for a decode worker: the model starved
+    wait_commit_seconds: float = 0.0  # waiting for the previous commit to finish
 
     def to_json(self) -> dict:
         d = {k: getattr(self, k) for k in ("new", "changed", "moved", "removed", "unchanged", "failed",
@@ -246,6 +250,7 @@ def _embed(library, embedder, firsts, groups, changed, summary, prog, report, ca
     committing: Future | None = None
 
     def run_model(n: int) -> None:
+        t0 = time.perf_counter()
         inputs, owners = win_inputs[:n], win_owner[:n]
         del win_inputs[:n], win_owner[:n]
         if on_worker:
@@ -253,6 +258,7 @@ def _embed(library, embedder, firsts, groups, changed, summary, prog, report, ca
         else:
             feats = embedder.audio_inputs([w for part in inputs for w in part])
         emb = embedder.encode_inputs(feats)
+        summary.model_seconds += time.perf_counter() - t0
         row = 0
         for slot, part in zip(owners, inputs, strict=True):
             k = part.shape[0] if on_worker else len(part)
@@ -304,7 +310,9 @@ def _embed(library, embedder, firsts, groups, changed, summary, prog, report, ca
         nonlocal committing
         if committing is not None:
             fut, committing = committing, None
+            t0 = time.perf_counter()
             prog.done += fut.result()  # re-raises a failed commit here
+            summary.wait_commit_seconds += time.perf_counter() - t0
 
     def commit(wait: bool = False) -> None:
         nonlocal batch, last_commit, committing
@@ -331,7 +339,9 @@ def _embed(library, embedder, firsts, groups, changed, summary, prog, report, ca
             while pending and not cancel.is_set():
                 info, fut = pending.popleft()
                 fill()
+                t0 = time.perf_counter()
                 result = fut.result()
+                summary.wait_decode_seconds += time.perf_counter() - t0
                 prog.current = info.path
                 if isinstance(result, DecodeError):
                     _fail(batch, summary, prog, info, result.reason)
