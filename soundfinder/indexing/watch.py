@@ -303,8 +303,9 @@ class _EventHandler:
 class LiveLibrary:
     """The library kept current: a `FolderWatcher` feeding one `IndexWorker`.
 
-    Create it on any thread with an open writable library (which it then owns until `stop`);
-    callbacks arrive on the worker thread (see `IndexWorker`).
+    Create it on any thread with an open writable library (which it then writes until `stop`;
+    a wrapper that serialises calls, like the GUI's, works too); callbacks arrive on
+    background threads, one at a time (see `IndexWorker`).
 
     Args:
         on_change / on_progress / on_job_done: see `IndexWorker`; more can be appended to
@@ -332,8 +333,9 @@ class LiveLibrary:
         self.worker.start(reconcile=False)
         self.started = True
 
-    def stop(self, timeout: float | None = 10.0) -> None:
-        """Stop watching and end the worker (the running job stops at its next file; committed work stays)."""
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop watching and end the worker: the running job stops at its next batch, committed work
+        stays. Close the library only after this returns."""
         self.watcher.stop()
         self.worker.stop(timeout)
 

@@ -1,9 +1,10 @@
 """One background thread that owns the library: a queue of indexing jobs, run one at a time.
 
-Nothing else touches the `Library` while the worker runs: the watcher hands it paths,
-the GUI hands it requests (add a folder, pause, cancel), and it answers through callbacks.
-Callbacks run on the worker thread; a GUI re-emits them as signals (queued connections)
-and never touches widgets from them.
+Nothing else writes the `Library` while the worker runs: the watcher hands it paths, the
+GUI hands it requests (add a folder, pause, cancel), and it answers through callbacks.
+Callbacks run on background threads, one at a time: the worker's own, or the pipeline's
+commit thread for `on_change`. A GUI re-emits them as signals (queued connections) and
+never touches widgets from them.
 
 Crash safety comes from the library: every batch the worker applies is one `commit`, so a
 kill at any moment leaves the last committed batch, and the reconcile that starts the next
@@ -75,7 +76,7 @@ Listener = Callable[..., None]
 
 
 class IndexWorker:
-    """The indexing worker: `submit_*` from any thread; callbacks arrive on the worker thread.
+    """The indexing worker: requests from any thread; callbacks on background threads, one at a time.
 
     Args:
         library: an open, writable `Library`; the worker is its only user once started.
@@ -142,7 +143,7 @@ class IndexWorker:
         """Hold the work at the next file; nothing is lost, committed batches stay searchable."""
         with self._cond:
             self._paused = True
-        self._emit_progress(WorkerProgress("paused", queued=self.queued()), force=True)
+            self._cond.notify_all()
 
     def resume(self) -> None:
         with self._cond:
@@ -214,7 +215,7 @@ class IndexWorker:
     def _run(self) -> None:
         while True:
             with self._cond:
-                while not self._stopping and (not self._queue or self._paused):
+                while not self._stopping and not self._queue:
                     self._cond.wait()
                 if self._stopping:
                     return
@@ -252,6 +253,7 @@ class IndexWorker:
             error = f"{type(e).__name__}: {e}"
         summary.cancelled = summary.cancelled or job.cancel.is_set()
         _add(self.totals, summary)
+        del self.totals.failures[:-1000]  # a watcher runs for weeks: keep the latest reasons only
         result = JobResult(job, summary, self.clock() - t0, error)
         for fn in self.on_job_done:
             fn(result)
@@ -265,7 +267,11 @@ class IndexWorker:
         return report
 
     def _wait_while_paused(self, job: Job) -> None:
-        # Called from inside the pipeline between files: blocking here pauses the job in place.
+        # Called from inside the pipeline (first thing in a job, then between files): blocking here
+        # pauses the job in place. Callbacks run outside the lock.
+        if not self._paused:
+            return
+        self._emit_progress(WorkerProgress("paused", job.kind, queued=self.queued()), force=True)
         with self._cond:
             while self._paused and not job.cancel.is_set() and not self._stopping:
                 self._cond.wait()
@@ -325,6 +331,9 @@ def apply_changes(library, embedder, paths: Iterable[str], folders: list[str], *
         folders: the library's folders; paths outside them are ignored.
     """
     cancel = cancel or threading.Event()
+    paths = list(paths)
+    if progress is not None:
+        progress(Progress("scanning", 0, len(paths)))  # also where a paused worker holds the job
     present: dict[str, FileInfo] = {}
     gone: dict[str, object] = {}  # path -> FileRecord
     missing_folders: set[str] = set()
