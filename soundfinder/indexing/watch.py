@@ -12,6 +12,12 @@ Threads, and what each may touch:
     live.start()          # reconcile every folder (changes made while closed), then follow events
     ...
     live.stop()
+
+A GUI connects the callbacks to signals of a QObject (emitting from another thread queues the
+call onto the UI thread): on_change → AppliedChanges (added/changed/removed/moved/offline/
+restored/failed paths), on_progress → WorkerProgress (state, done, total, queued, rate, eta),
+on_job_done → JobResult (summary, error). Requests (`add_folder`, `pause`, `cancel`, ...)
+are safe from the UI thread: they only queue work or set flags.
 """
 
 from __future__ import annotations
