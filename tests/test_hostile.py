@@ -183,3 +183,47 @@ def test_decode_reasons_are_specific(tmp_path):
             d = decode(e.path)
             assert d.samples.dtype.name == "float32" and d.samples.ndim == 1 and d.samples.size > 0
     make_writable(tmp_path / "h")
+
+
+# -- safe loading: nothing from a library, a sample folder or a model folder can run code ----
+
+def test_package_never_unpickles_or_uses_a_shell():
+    import re
+
+    pkg = Path(__file__).resolve().parent.parent / "soundfinder"
+    rules = {
+        r"\btorch\.load\(": "torch.load (pickle) outside weights_only=True",
+        r"^\s*(import pickle|from pickle import)|\bpickle\.loads?\(": "pickle",
+        r"allow_pickle\s*=\s*True": "numpy allow_pickle=True",
+        r"shell\s*=\s*True": "a shell",
+        r"\bos\.(system|popen)\(": "a shell",
+        r"(?<![.\w])(eval|exec)\(": "eval/exec",
+    }
+    found = []
+    for py in sorted(pkg.rglob("*.py")):
+        for n, line in enumerate(py.read_text(encoding="utf-8").splitlines(), 1):
+            code = line.split("#", 1)[0]
+            for pattern, what in rules.items():
+                if re.search(pattern, code):
+                    if what.startswith("torch.load") and "weights_only=True" in code and "training" in py.parts:
+                        continue  # the trainer's own optimizer state, tensors only
+                    found.append(f"{py.relative_to(pkg.parent)}:{n}: {what}: {line.strip()}")
+    assert not found, "\n".join(found)
+
+
+def test_model_loads_from_safetensors_only(tiny_model_dir, tmp_path):
+    """A checkpoint folder holding only a pickled pytorch_model.bin is refused, not unpickled."""
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file
+
+    from soundfinder.embed import ClapEmbedder, ModelLoadError
+
+    folder = tmp_path / "pickled"
+    shutil.copytree(tiny_model_dir, folder)
+    state = load_file(str(folder / "model.safetensors"))
+    (folder / "model.safetensors").unlink()
+    torch.save(state, folder / "pytorch_model.bin")
+    with pytest.raises(ModelLoadError):
+        ClapEmbedder.load(str(folder), device="cpu")
