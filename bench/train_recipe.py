@@ -11,7 +11,7 @@ Captions come from file names and folders (soundfinder.training.captions), the h
 split is by kit / instrument / voice, and the report gives zero-shot accuracy on coarse
 categories against chance plus text->audio recall@10 before and after training.
 
-    python bench/train_recipe.py [--work /tmp/recipe] [--minutes 22]
+    python bench/train_recipe.py [--work /tmp/recipe] [--minutes 34]
 
 A from-scratch model on a few thousand sounds demonstrates the trainer; real users
 fine-tune LAION's pretrained CLAP. Ends with a `RESULT key=value ...` line.
@@ -236,7 +236,7 @@ def small_config(vocab_size: int):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--work", type=Path, default=Path("/tmp/recipe"))
-    ap.add_argument("--minutes", type=float, default=22.0, help="training time box (default 22)")
+    ap.add_argument("--minutes", type=float, default=34.0, help="training time box (default 34)")
     ap.add_argument("--epochs", type=int, default=40, help="upper bound; the time box usually ends the run first")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()

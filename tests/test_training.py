@@ -79,6 +79,29 @@ def test_loss_counts_identical_captions_as_positives():
     assert clip_loss(a, a, scale, scale) < clip_loss(a, a[[1, 0, 3, 2]], scale, scale)
 
 
+def test_train_targets_freeze_the_rest(tiny_model):
+    from transformers import ClapModel
+
+    from soundfinder.training.trainer import select_trainable
+
+    model = ClapModel.from_pretrained(str(tiny_model))
+    names = {n for n, p in model.named_parameters() if p in set(select_trainable(model, "projection"))}
+    assert names and all(n.split(".")[0] in ("audio_projection", "text_projection") or "logit_scale" in n
+                         for n in names)
+    assert not model.audio_model.training and model.audio_projection.training  # batch-norm stats frozen
+    top = {n for n, p in model.named_parameters() if p.requires_grad} if select_trainable(model, "top") else set()
+    assert names < top and not any(n.startswith("text_model.embeddings") for n in top)
+    assert len(select_trainable(model, "all")) == len(list(model.parameters()))
+
+
+def test_learning_rate_warms_up_then_decays():
+    from soundfinder.training.trainer import lr_at
+
+    cfg = TrainConfig(lr=1.0, warmup_steps=10, min_lr_ratio=0.1)
+    lrs = [lr_at(s, 100, cfg) for s in range(100)]
+    assert lrs[0] < lrs[5] < lrs[9] == 1.0 and lrs[50] < 1.0 and lrs[-1] == pytest.approx(0.1, abs=0.01)
+
+
 def test_mel_matches_the_processor(tiny_model):
     from transformers import ClapProcessor
 

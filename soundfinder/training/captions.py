@@ -31,7 +31,7 @@ ABBREVIATIONS: dict[str, str] = {
     "clp": "clap", "shk": "shaker", "rim": "rimshot", "rs": "rimshot", "cb": "cowbell",
     "gtr": "guitar", "pno": "piano", "syn": "synth", "amb": "ambience", "atmo": "atmosphere",
     "brk": "break", "dist": "distorted", "verb": "reverb", "elec": "electronic",
-    "lofi": "lo-fi", "oneshot": "one-shot", "hi": "high", "lo": "low", "med": "medium",
+    "lofi": "lo-fi", "oneshot": "one-shot", "dnb": "drum and bass", "hiphop": "hip hop", "hi": "high", "lo": "low", "med": "medium",
     "ac": "acoustic", "acc": "acoustic", "pp": "very soft", "mp": "soft", "mf": "loud", "ff": "very loud",
 }
 
@@ -67,10 +67,10 @@ CATEGORY_WORDS = frozenset({
 _DRUM_TYPES = frozenset({"kick", "snare", "hi-hat", "open hi-hat", "closed hi-hat", "cymbal", "crash",
                          "ride", "tom", "clap", "rimshot", "conga", "bongo"})
 # Short tokens kept although they are one or two letters.
-_SHORT_KEEP = frozenset(ABBREVIATIONS) | {"up", "in", "on", "am", "pm"}
+_SHORT_KEEP = frozenset(ABBREVIATIONS) | {"up", "dj", "mc"}
 # Numbers with a meaning of their own (drum machines); other bare numbers are takes.
 _MEANINGFUL_NUMBERS = frozenset({"101", "303", "505", "606", "626", "707", "727", "808", "909"})
-_UNITS = frozenset({"bpm", "hz", "khz", "ms", "db", "bit"})
+_UNITS = frozenset({"bpm", "hz", "khz", "ms", "db", "bit", "bar", "bars"})
 _NOTE = re.compile(r"^[a-g](#|b|s)?-?\d$")  # c3, a#2, eb4, fs3 (sharp spelt with s)
 _VELOCITY = re.compile(r"^(v|vel|vl|velocity|layer|l|rr|take|tk)\d+$")
 _CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+|#")
@@ -95,7 +95,7 @@ def _split_words(text: str) -> list[str]:
     for chunk in re.split(r"[\s_\-.,()\[\]{}+&'!]+", text):
         if not chunk:
             continue
-        if _NOTE.match(chunk.lower()):
+        if _NOTE.match(chunk.lower()) or chunk.lower() in ABBREVIATIONS:  # "C#3", "DnB", "HiHat"
             words.append(chunk.lower())
             continue
         words.extend(w.lower() for w in _CAMEL.findall(chunk))

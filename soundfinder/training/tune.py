@@ -69,7 +69,13 @@ def tune(model_path_or_id: str | Path, out_dir: str | Path, folders: list[Path],
         model = reinitialise(model, config.seed)
     clips = decode_all([p.path for p in held], config.max_seconds) if held else {}
     before = evaluate(model, processor, held, clips=clips) if held else {}
+    import transformers
+
+    from soundfinder import __version__
+
     record = {"base_model": str(model_path_or_id), "folders": [str(f) for f in folders],
+              "versions": {"soundfinder": __version__, "torch": torch.__version__,
+                           "transformers": transformers.__version__},
               "captions_csv": str(captions_csv) if captions_csv else None,
               "heldout_groups": sorted({p.group for p in held}), "n_heldout": len(held),
               "heldout_pairs": [[str(p.path), p.caption] for p in held], "evaluation": {"before": before}}
