@@ -161,9 +161,7 @@ class MainWindow(QMainWindow):
         self.player.set_volume(self.search_bar.volume.value() / 100)
         s = window_settings()
         geometry = s.value("geometry")
-        if isinstance(geometry, QByteArray) and self.restoreGeometry(geometry):
-            pass
-        else:
+        if not (isinstance(geometry, QByteArray) and self.restoreGeometry(geometry)):
             screen = QGuiApplication.primaryScreen().availableGeometry()
             self.resize(min(1320, int(screen.width() * 0.9)), min(820, int(screen.height() * 0.9)))
         splitter = s.value("splitter")
