@@ -148,11 +148,9 @@ def test_hostile_library_indexes_every_entry_as_expected(hostile, tiny_model_dir
         assert {e.path: outcome(lib, e.path) for e in entries} == got
     assert check(library).ok
 
-    # Read-only commands cope with the odd names.
+    # Read-only commands cope with the odd names (search with them: test_readonly_tree).
     r = run_cli(["list", "--json"], env, preexec)
     assert r.returncode == 0 and len(json.loads(r.stdout)) == len(all_paths)
-    r = run_cli(["search", "kick", "-k", "100"], env, preexec)
-    assert r.returncode == 0, r.stderr.decode(errors="replace")[-2000:]
     assert tree_snapshot(root) == before
     if privileged:
         pytest.skip("ran as root with file permissions bypassed: unreadable entries were read")

@@ -49,6 +49,7 @@ live.stop()
 lib.close()
 assert done, "the watcher's reconcile job never finished"
 assert main(["index", root]) == 0
+assert main(["search", "kick", "-k", "50"]) == 0
 print("ALL DONE")
 """
 
