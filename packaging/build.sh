@@ -71,7 +71,9 @@ rm -rf dist/soundfinder
 end=$(date +%s)
 echo "== built dist/soundfinder in $((end - start)) s, $(du -sh dist/soundfinder | cut -f1)"
 
+EXE=dist/soundfinder/soundfinder
+[ "$(uname -s)" = Darwin ] && EXE=dist/soundfinder.app/Contents/MacOS/soundfinder
 if [ "${SKIP_SELFTEST:-0}" != 1 ]; then
-    echo "== self-test with no Python environment: dist/soundfinder/soundfinder selftest"
-    env -i PATH=/usr/bin:/bin HOME="$HOME" dist/soundfinder/soundfinder selftest
+    echo "== self-test with no Python environment: $EXE selftest"
+    env -i PATH=/usr/bin:/bin HOME="$HOME" "$EXE" selftest
 fi

@@ -137,13 +137,13 @@ def _stdout_fd_silenced():
         os.close(saved)
 
 
-def _model(tmp):
+def _model(tmp, device):
     from soundfinder.embed import ClapEmbedder
     from soundfinder.embed.tiny import build_tiny_model
 
     with _stdout_fd_silenced():  # the tokenizer trainer's progress bar writes to fd 1
         folder = build_tiny_model(os.path.join(tmp, "model"))
-    embedder = ClapEmbedder.load(str(folder), device="cpu")
+    embedder = ClapEmbedder.load(str(folder), device=device)
     return embedder, f"tiny random CLAP, {embedder.space.dim}-d, on {embedder.device}"
 
 
@@ -255,7 +255,12 @@ def _qt(wav):
                  f"soundfinder.gui imports")
 
 
-def run_selftest(out=None, verbose: bool = False) -> int:
+def run_selftest(out=None, verbose: bool = False, device: str = "cpu") -> int:
+    """Run every step, printing to `out` (default stdout); 0 if all worked, else 1.
+
+    `device` is where the tiny model runs: "cpu" by default, so the result does not depend on
+    a GPU; `soundfinder --device cuda selftest` (or mps, auto) checks the accelerator too.
+    """
     import tempfile
 
     from soundfinder import __version__
@@ -276,7 +281,7 @@ def run_selftest(out=None, verbose: bool = False) -> int:
         try:
             wav = rep.step("resources", _resources)
             audio = rep.step("decode", _decode, wav) if wav else rep.skip("decode", "no sound")
-            embedder = rep.step("model", _model, tmp)
+            embedder = rep.step("model", _model, tmp, device)
             if embedder is not None and audio is not None:
                 rep.step("embed", _embed, embedder, audio)
             else:
@@ -309,4 +314,4 @@ def run_selftest(out=None, verbose: bool = False) -> int:
 
 
 def cmd_selftest(args) -> int:
-    return run_selftest(verbose=getattr(args, "verbose", False))
+    return run_selftest(verbose=getattr(args, "verbose", False), device=getattr(args, "device", None) or "cpu")
