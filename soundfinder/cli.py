@@ -136,7 +136,8 @@ def cmd_search(args) -> int:
     embedder = load_embedder(args)
     with open_library(args, embedder, readonly=True) as lib:
         _check_space(lib, embedder)
-        _print_hits(search_text(lib, embedder, args.text, k=args.k), args.json)
+        _print_hits(search_text(lib, embedder, args.text, k=args.k, tags=args.tag, not_tags=args.not_tag),
+                    args.json)
     return 0
 
 
@@ -150,7 +151,7 @@ def cmd_similar(args) -> int:
     with open_library(args, embedder, readonly=True) as lib:
         _check_space(lib, embedder)
         try:
-            hits = search_similar(lib, embedder, args.file, k=args.k)
+            hits = search_similar(lib, embedder, args.file, k=args.k, tags=args.tag, not_tags=args.not_tag)
         except DecodeError as e:
             raise CliError(str(e)) from None
         _print_hits(hits, args.json)
@@ -240,12 +241,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("text")
     s.add_argument("-k", type=int, default=20, help="number of results (default 20)")
     s.add_argument("--json", action="store_true")
+    _add_tag_filters(s)
     s.set_defaults(func=cmd_search)
 
     s = sub.add_parser("similar", help="find sounds like a file (inside or outside the library)")
     s.add_argument("file")
     s.add_argument("-k", type=int, default=20)
     s.add_argument("--json", action="store_true")
+    _add_tag_filters(s)
     s.set_defaults(func=cmd_similar)
 
     s = sub.add_parser("status", help="library counts and model")
@@ -264,6 +267,12 @@ def build_parser() -> argparse.ArgumentParser:
     for name in EXTENSIONS:
         _register_extension(name, sub)
     return p
+
+
+def _add_tag_filters(s) -> None:
+    s.add_argument("--tag", action="append", default=[], metavar="TAG",
+                   help="only sounds with this tag (repeat: all of them)")
+    s.add_argument("--not-tag", action="append", default=[], metavar="TAG", help="no sounds with this tag")
 
 
 # Modules that add subcommands: each has `register(subparsers)` and imports its heavy
@@ -293,6 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     from soundfinder.audio import DecodeError
     from soundfinder.embed.model import ModelLoadError
     from soundfinder.library import LibraryError
+    from soundfinder.library.tags import TagError
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -302,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("-k must be at least 1")
     try:
         return args.func(args)
-    except (CliError, ModelLoadError, LibraryError, DecodeError) as e:
+    except (CliError, ModelLoadError, LibraryError, DecodeError, TagError) as e:
         print(f"soundfinder: error: {e}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,16 +55,20 @@ _TEXT_CACHE = TextCache()
 
 
 def search_vector(library: Library, query: np.ndarray, k: int = 20,
-                  exclude_paths: set[str] | None = None) -> list[Hit]:
-    """The `k` files nearest to `query`."""
+                  exclude_paths: set[str] | None = None, tags: Iterable[str] = (),
+                  not_tags: Iterable[str] = ()) -> list[Hit]:
+    """The `k` files nearest to `query`; with tag filters, among the files carrying every tag of
+    `tags` and none of `not_tags` (found in SQL, then searched exactly, same order as unfiltered)."""
     exclude_paths = exclude_paths or set()
+    allowed = library.files_with_tags(tags or (), not_tags or ()) if (tags or not_tags) else None
+    candidates = None if allowed is None else set(allowed.values())
     want = k + len(exclude_paths)
     hits: list[Hit] = []
     while True:
-        neighbours = library.knn(query, want)
+        neighbours = library.knn(query, want, candidates)
         by_vector = library.files_for_vectors(v for v, _ in neighbours)
         hits = [Hit(score, rec) for vid, score in neighbours for rec in by_vector.get(vid, [])
-                if rec.path not in exclude_paths]
+                if rec.path not in exclude_paths and (allowed is None or rec.id in allowed)]
         if len(hits) >= k or len(neighbours) < want:
             break
         want *= 2
@@ -72,11 +77,12 @@ def search_vector(library: Library, query: np.ndarray, k: int = 20,
     return hits
 
 
-def search_text(library: Library, embedder, text: str, k: int = 20) -> list[Hit]:
+def search_text(library: Library, embedder, text: str, k: int = 20, tags: Iterable[str] = (),
+                not_tags: Iterable[str] = ()) -> list[Hit]:
     text = text.strip()
     if not text:
         return []
-    return search_vector(library, _TEXT_CACHE.get(embedder, text), k)
+    return search_vector(library, _TEXT_CACHE.get(embedder, text), k, tags=tags, not_tags=not_tags)
 
 
 def embed_file(library: Library | None, embedder, path: str) -> np.ndarray:
@@ -95,6 +101,7 @@ def embed_file(library: Library | None, embedder, path: str) -> np.ndarray:
     return embedder.encode_audio([audio.samples])[0]
 
 
-def search_similar(library: Library, embedder, path: str, k: int = 20) -> list[Hit]:
+def search_similar(library: Library, embedder, path: str, k: int = 20, tags: Iterable[str] = (),
+                   not_tags: Iterable[str] = ()) -> list[Hit]:
     """Files that sound like `path` (which may be outside the library); raises DecodeError."""
-    return search_vector(library, embed_file(library, embedder, path), k)
+    return search_vector(library, embed_file(library, embedder, path), k, tags=tags, not_tags=not_tags)

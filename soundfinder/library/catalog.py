@@ -44,7 +44,7 @@ CREATE INDEX IF NOT EXISTS files_status ON files(status);
 CREATE TABLE IF NOT EXISTS tags (
     file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
     tag TEXT NOT NULL,
-    source TEXT NOT NULL,          -- 'user' or 'auto'
+    source TEXT NOT NULL,          -- 'user', 'auto' or 'rejected' (removed by the user, see tags.py)
     label_set TEXT,
     score REAL,
     tagger TEXT,
@@ -221,7 +221,8 @@ class Catalog:
             chunk = ids[s:s + 900]
             q = ",".join("?" * len(chunk))
             for fid, tag in self.db.execute(
-                    f"SELECT DISTINCT file_id, tag FROM tags WHERE file_id IN ({q}) ORDER BY tag", chunk):
+                    f"SELECT DISTINCT file_id, tag FROM tags WHERE file_id IN ({q}) AND source<>'rejected' "
+                    "ORDER BY tag", chunk):
                 out.setdefault(fid, []).append(tag)
         return out
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +27,7 @@ from soundfinder.library.documents import open_documents
 from soundfinder.library.errors import LibraryError, LibraryLockedError
 from soundfinder.library.lock import WriterLock
 from soundfinder.library.records import FAILED, INDEXED, OFFLINE, Batch, FileRecord
+from soundfinder.library.tags import AutoTag, TagCount, TagRecord, TagStore
 from soundfinder.library.vectorindex import VectorIndex
 from soundfinder.library.vectorlog import VectorLog, VectorLogError
 
@@ -313,6 +314,61 @@ class Library:
         for r in records:
             r.tags = tags.get(r.id, [])
         return records
+
+    # -- tags (rules and SQL in tags.py) -------------------------------------------------
+
+    @property
+    def _tags(self) -> TagStore:
+        return TagStore(self.catalog)  # a few references: cheap, and follows a reopened catalog
+
+    def set_user_tags(self, paths: str | Iterable[str], tags: Iterable[str]) -> list[str]:
+        """Tag files (a path or several); the user's tags are never touched by auto-tagging."""
+        self._writable()
+        return self._tags.set_user(paths, tags)
+
+    def unset_user_tags(self, paths: str | Iterable[str], tags: Iterable[str]) -> list[str]:
+        """Remove tags (user or auto) and remember it, so auto-tagging does not bring them back."""
+        self._writable()
+        return self._tags.unset_user(paths, tags)
+
+    def clear_user_tags(self, paths: str | Iterable[str], tags: Iterable[str] | None = None) -> int:
+        """Forget the user's additions and removals on files (auto-tagging decides again)."""
+        self._writable()
+        return self._tags.clear_user(paths, tags)
+
+    def replace_auto_tags(self, label_set: str, tagger_version: str,
+                          rows: Iterable[tuple[int, Sequence[AutoTag]]]) -> int:
+        """Store one label set's auto tags ((file_id, tags) rows) in one transaction."""
+        self._writable()
+        return self._tags.replace_auto(label_set, tagger_version, rows)
+
+    def remove_auto_tags(self, label_sets: Iterable[str]) -> int:
+        self._writable()
+        return self._tags.remove_auto(label_sets)
+
+    def auto_tag_versions(self) -> dict[str, str]:
+        """{label set: tagger version of its last auto-tagging run}."""
+        return self._tags.auto_versions()
+
+    def tags_of(self, path: str, include_rejected: bool = False) -> list[TagRecord]:
+        return self._tags.tags_of(path, include_rejected)
+
+    def tag_counts(self) -> list[TagCount]:
+        return self._tags.counts()
+
+    def export_tags(self, include_rejected: bool = True) -> Iterator[TagRecord]:
+        return self._tags.export(include_rejected)
+
+    def files_with_tags(self, all_of: Iterable[str] = (), none_of: Iterable[str] = ()) -> dict[int, int]:
+        """{file id: vector id} of indexed files with all tags of `all_of` and none of `none_of`."""
+        return self._tags.files_with_tags(all_of, none_of)
+
+    def indexed_vectors(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(file ids, vector ids, vectors) of the indexed files, by vector id. `vectors` is the
+        whole vector log as a read-only memory map (index it with the vector ids), not a copy."""
+        file_ids, vector_ids = self._tags.indexed_file_vectors()
+        matrix = self.log.matrix() if self.log is not None else np.zeros((0, 0), dtype=np.float32)
+        return file_ids, vector_ids, matrix
 
     # -- documents -----------------------------------------------------------------------
 
