@@ -1,12 +1,12 @@
 """Benchmark: search latency and recall on libraries of 10k, 100k (and 1M) synthetic vectors.
 
-Libraries are real library folders built through the public API (`Library.commit` of
-`Batch(embedded=...)` in chunks of 10k files), from clustered synthetic 512-d unit vectors:
+Libraries are real library folders (created by `Library.open`, filled by writing its vector
+log and catalog tables directly for speed, see `build_library`), of clustered synthetic 512-d
+unit vectors:
 200 topics x 25 sub-topics, each file = topic + 0.6 sub-topic + 0.45 noise (normalised),
 which gives within-topic cosines of 0.5-0.8 like real embeddings of one kind of sound (on
-uniformly random vectors hnsw recall is meaningless). While filling, the search graph is kept
-out of the way (exact_below is set high) and built once at the end, then snapshotted, as a
-library that grew by indexing would have it. Built libraries are cached in
+uniformly random vectors hnsw recall is meaningless). The search graph is built once at the
+end and snapshotted, as a library that grew by indexing would have it. Built libraries are cached in
 $SOUNDFINDER_BENCH_MODELS (default /tmp/soundfinder-bench) and reused.
 
 Per size it measures:
@@ -74,10 +74,21 @@ class Clustered:
         return self.rows(0, n, salt=1)
 
 
-def build_library(n: int, root: Path | None = None, chunk: int = 10_000, log=print) -> Path:
-    """A library folder of `n` indexed files with clustered vectors (cached)."""
+def build_library(n: int, root: Path | None = None, chunk: int = 50_000, log=print) -> Path:
+    """A library folder of `n` indexed files with clustered vectors (cached).
+
+    Created through `Library.open` (schema, embedding space), then filled by writing the vector
+    log through `VectorLog.append` and the catalog rows with one `executemany` per chunk into
+    the catalog's own tables, which is what `Library.commit` of `Batch(embedded=...)` writes,
+    without its per-file statements (those take ~1 ms per file on this shared machine, so 1M
+    files would take most of an hour). The result is checked by reopening it with `Library.open`.
+    Then the search graph is built once and snapshotted, as a library grown by indexing has it.
+    """
+    import sqlite3
+
     from soundfinder.embed.model import EmbeddingSpace
-    from soundfinder.library import Batch, FileInfo, Library
+    from soundfinder.library import Library
+    from soundfinder.library.vectorlog import VectorLog
 
     root = root or MODEL_CACHE / f"lib-{n}"
     marker = root / "bench-built.json"
@@ -90,25 +101,38 @@ def build_library(n: int, root: Path | None = None, chunk: int = 10_000, log=pri
     gen = Clustered()
     space = EmbeddingSpace(model="bench/synthetic-clustered", weights=f"g{GENERATOR}", dim=DIM)
     t0 = time.perf_counter()
-    with Library.open(root, space, exact_below=10**12) as lib:
-        for s in range(0, n, chunk):
-            vecs = gen.rows(s, min(n, s + chunk))
-            batch = Batch()
-            for i, v in enumerate(vecs, start=s):
-                info = FileInfo(path=f"/bench/samples/topic{i % 200:03d}/sound_{i:07d}.wav", size=100_000 + i,
-                                mtime_ns=1_700_000_000_000_000_000 + i, hash=f"{i:032x}", duration=1.0 + i % 30,
-                                sample_rate=44100, channels=2, format="WAV", subtype="PCM_16")
-                batch.embedded.append((info, v))
-            lib.commit(batch)
-            if (s // chunk) % 10 == 0:
-                log(f"  filled {s + len(vecs)}/{n} ({time.perf_counter() - t0:.0f} s)")
-        fill = time.perf_counter() - t0
-        t1 = time.perf_counter()
+    Library.open(root, space).close()
+    vlog = VectorLog(root / "vectors.f32", DIM)
+    db = sqlite3.connect(str(root / "catalog.sqlite"), isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    now = time.time()
+    for s in range(0, n, chunk):
+        vecs = gen.rows(s, min(n, s + chunk))
+        first = vlog.append(vecs)
+        ids = range(first, first + len(vecs))
+        db.execute("BEGIN")
+        db.executemany("INSERT INTO vectors (id, hash) VALUES (?, ?)", ((i, f"{i:032x}") for i in ids))
+        db.executemany(
+            "INSERT INTO files (path, size, mtime_ns, hash, duration, sample_rate, channels, format, subtype, "
+            "status, error, vector_id, added, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            ((os.fsencode(f"/bench/samples/topic{i % 200:03d}/sound_{i:07d}.wav"), 100_000 + i,
+              1_700_000_000_000_000_000 + i, f"{i:032x}", 1.0 + i % 30, 44100, 2, "WAV", "PCM_16",
+              "indexed", None, i, now, now) for i in ids))
+        db.execute("COMMIT")
+        log(f"  filled {s + len(vecs)}/{n} ({time.perf_counter() - t0:.0f} s)")
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+    fill = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    with Library.open(root, space) as lib:
+        stats = lib.stats()
+        if stats["indexed"] != n or stats["vectors"] != n:
+            raise SystemExit(f"the library does not read back as {n} files: {stats}")
         if n >= 20_000:  # what the app would search with hnsw: build the graph and snapshot it
-            lib.index.exact_below = 0
             lib.index.warm()
             lib.snapshot()
-        graph = time.perf_counter() - t1
+    graph = time.perf_counter() - t1
     marker.write_text(json.dumps({"n": n, "generator": GENERATOR, "fill_s": round(fill, 1),
                                   "graph_build_s": round(graph, 1)}))
     log(f"  built lib-{n}: fill {fill:.1f} s, graph {graph:.1f} s")

@@ -170,3 +170,28 @@ def test_hnsw_equals_brute_force_on_clustered_data(tmp_path):
     again = VectorIndex(log, tmp_path / "v.hnsw", exact_below=0)
     again.dead = set(dead)
     assert [i for i, _ in again.search(queries[0], 10)] == [i for i, _ in exact.search(queries[0], 10)]
+
+
+def test_pipeline_cancel_keeps_finished_files_and_resumes(tiny_dir, tmp_path):
+    import threading
+
+    from soundfinder.indexing import index_paths
+    from soundfinder.library import Library
+
+    folder = tmp_path / "samples"
+    for i in range(12):
+        write(folder / f"t{i:02d}.wav", tone(100 + 50 * i, 0.3 + 0.1 * i, kind="hit", seed=i))
+    emb = _load(tiny_dir, batch_size=2)
+    cancel = threading.Event()
+
+    def progress(p):
+        if p.phase == "embedding" and p.done >= 3:
+            cancel.set()
+
+    with Library.open(tmp_path / "lib", emb.space) as lib:
+        first = index_paths(lib, emb, [str(folder)], progress=progress, cancel=cancel, files_per_batch=2)
+        assert first.cancelled and 3 <= first.embedded < 12
+        assert lib.stats()["indexed"] == first.embedded
+        second = index_paths(lib, emb, [str(folder)])
+        assert second.embedded == 12 - first.embedded and not second.cancelled
+        assert lib.stats()["indexed"] == 12 and lib.stats()["vectors"] == 12

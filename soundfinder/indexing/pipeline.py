@@ -325,7 +325,16 @@ def _embed(library, embedder, firsts, groups, changed, summary, prog, report, ca
             wait_commit()
         report(prog)
 
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode") as pool, \
+    main_threads = torch.get_num_threads()
+
+    def single_threaded():
+        # torch's intra-op thread count is per thread (OpenMP): a decode worker's STFT on one
+        # file's windows runs on one core instead of starting a team that competes with the
+        # model's threads. The global default this also sets is restored below.
+        torch.set_num_threads(1)
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode",
+                            initializer=single_threaded if on_worker else None) as pool, \
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="commit") as committer:
         def fill():
             while len(pending) < prefetch:
@@ -368,3 +377,4 @@ def _embed(library, embedder, firsts, groups, changed, summary, prog, report, ca
             # Files whose windows were not all embedded (cancel) are simply not committed: the
             # next run picks them up.
             commit(wait=True)
+    torch.set_num_threads(main_threads)  # the model thread's count, and the default for new threads
