@@ -137,16 +137,19 @@ def test_dropped_file_searches_similar(qtbot, open_window, indexed_library, samp
 def test_adding_folder_indexes_in_background(qtbot, open_window, tmp_path, sample_folder):
     window = open_window(tmp_path / "new-library")
     assert window.stack.currentWidget() is window.empty  # a new user is told to add a folder
-    progress = []
-    window.worker.progress.connect(progress.append)
-    with qtbot.waitSignal(window.worker.finished, timeout=WAIT_MS):
-        window.panel.addRequested.emit(str(sample_folder))
+    progress, jobs = [], []
+    window.live.progress.connect(progress.append)
+    window.live.jobDone.connect(jobs.append)
+    window.panel.addRequested.emit(str(sample_folder))
+    qtbot.waitUntil(lambda: any(j.summary.new for j in jobs), timeout=WAIT_MS)
     assert any(p.phase == "embedding" for p in progress)
-    assert progress[-1].phase == "done" and progress[-1].done == progress[-1].total
+    assert jobs[-1].summary.new == 8 and jobs[-1].summary.failed == 1
     qtbot.waitUntil(lambda: window.results.rowCount() == 8, timeout=WAIT_MS)
     assert window.stack.currentWidget() is window.view
-    assert window.panel.all_folders() == [str(sample_folder)]
+    qtbot.waitUntil(lambda: window.panel.all_folders() == [str(sample_folder)], timeout=WAIT_MS)
     assert str(sample_folder / "FX" / "broken.wav") in window.panel.error_paths()
+    qtbot.waitUntil(lambda: not window.live.busy, timeout=WAIT_MS)
+    assert "Watching 1 folder" in window.panel.watch_label.text()
 
 
 def test_decoding_error_listed(qtbot, open_window, indexed_library, sample_folder):

@@ -53,6 +53,9 @@ def context_menu(window, pos) -> None:
     menu.addAction("Play", lambda: window.player.play(path))
     menu.addAction("Find similar sounds", lambda: window.find_similar(path))
     menu.addSeparator()
+    menu.addAction("Edit tags…" if len(paths) == 1 else f"Edit tags of {len(paths)} sounds…",
+                   lambda: window.tags.edit_tags(paths))
+    menu.addSeparator()
     menu.addAction("Copy path" if len(paths) == 1 else f"Copy {len(paths)} paths", lambda: copy_paths(paths))
     menu.addAction("Reveal in file manager", lambda: reveal(path))
     menu.exec(view.viewport().mapToGlobal(pos))
@@ -72,7 +75,8 @@ def open_settings(window) -> None:
     window.search_bar.volume.setValue(int(round(values["volume"] * 100)))
     after = {n: window.setting(n) for n in before}
     if after != before:
-        window.worker.cancel()
+        window.tags.tagger.cancel()
+        window.live.stop()  # the live library writes the old library until it stops
         window.start_core()
     else:
         window.run_query(window.search_bar.text())

@@ -16,10 +16,15 @@ import itertools
 import os
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, Signal
 
 from soundfinder.gui.threads import run_task, serial_executor
+from soundfinder.search import Hit
+
+# Hits beyond this many are shown without telling user tags from auto tags (one query each).
+SOURCE_LIMIT = 2000
 
 
 class SerialLibrary:
@@ -42,6 +47,11 @@ class SerialLibrary:
         return call
 
 
+@dataclass
+class TaggedHit(Hit):
+    user_tags: frozenset = frozenset()  # those of `record.tags` the user set
+
+
 class CoreBridge(QObject):
     """Loads the model, opens the library and answers queries on background threads."""
 
@@ -51,8 +61,9 @@ class CoreBridge(QObject):
     libraryReady = Signal(dict)  # stats
     libraryFailed = Signal(str)
     statsChanged = Signal(dict)
-    resultsReady = Signal(int, str, list)  # sequence, what was asked, hits
+    resultsReady = Signal(int, str, list)  # sequence, what was asked, hits (TaggedHit)
     queryFailed = Signal(int, str)
+    tagsChanged = Signal(list)  # [TagCount], most used first
 
     def __init__(self, parent=None, executor=None, model_executor=None, preloaded=None):
         """`preloaded`: an embedder already in memory, used when `start` asks for its model."""
@@ -66,6 +77,7 @@ class CoreBridge(QObject):
         self._seq = itertools.count(1)
         self.latest = 0
         self._load_id = 0
+        self.user_tag_names: set[str] = set()  # tags some file carries as a user tag
 
     # -- startup -------------------------------------------------------------------------
 
@@ -138,7 +150,7 @@ class CoreBridge(QObject):
         def job():
             if seq != self.latest:
                 return None  # a newer query is already queued: skip the work
-            return fn()
+            return self._with_sources(fn())
 
         def done(result=None, error=None):
             if seq != self.latest:
@@ -151,27 +163,91 @@ class CoreBridge(QObject):
         run_task(job, done, self._queries)
         return seq
 
-    def search(self, text: str, k: int) -> int:
+    def _with_sources(self, hits: list) -> list:
+        """Hits that know which of their tags the user set (shown apart from auto tags). Only files
+        carrying a tag some user has set anywhere are asked, so auto tags alone cost nothing."""
+        from soundfinder.library.tags import USER, TagError
+
+        out = []
+        with self.library.lock:
+            for i, h in enumerate(hits):
+                mine: frozenset = frozenset()
+                if i < SOURCE_LIMIT and self.user_tag_names.intersection(h.record.tags):
+                    try:
+                        mine = frozenset(t.tag for t in self.library.tags_of(h.path) if t.source == USER)
+                    except TagError:
+                        pass  # the file left the library between the search and here
+                out.append(TaggedHit(h.score, h.record, mine))
+        return out
+
+    def search(self, text: str, k: int, tags: list[str] = ()) -> int:
         from soundfinder.search import search_text
 
-        return self._ask(text, lambda: search_text(self.library, self.embedder, text, k))
+        tags = list(tags)
+        return self._ask(text, lambda: search_text(self.library, self.embedder, text, k, tags=tags))
 
-    def similar(self, path: str, k: int) -> int:
+    def similar(self, path: str, k: int, tags: list[str] = ()) -> int:
         from soundfinder.search import search_similar
 
-        return self._ask(f"similar:{path}", lambda: search_similar(self.library, self.embedder, path, k))
+        tags = list(tags)
+        return self._ask(f"similar:{path}", lambda: search_similar(self.library, self.embedder, path, k,
+                                                                   tags=tags))
 
-    def browse(self, limit: int = 10000) -> int:
-        """Every indexed file (up to `limit`), by path: what an empty search shows."""
+    def browse(self, limit: int = 10000, tags: list[str] = ()) -> int:
+        """Every indexed file (up to `limit`) carrying all `tags`, by path: what an empty search shows."""
         from soundfinder.library import INDEXED
         from soundfinder.search import Hit
 
+        tags = list(tags)
+
         def job():
-            records = self.library.files(INDEXED)[:limit]
+            if tags:
+                allowed = self.library.files_with_tags(tags)
+                by_vector = self.library.files_for_vectors(set(allowed.values()))
+                records = sorted((r for rs in by_vector.values() for r in rs if r.id in allowed),
+                                 key=lambda r: r.path)[:limit]
+            else:
+                records = self.library.files(INDEXED)[:limit]
             self.library.attach_tags(records)
             return [Hit(float("nan"), r) for r in records]
 
         return self._ask("", job)
+
+    # -- tags ----------------------------------------------------------------------------
+
+    def refresh_tags(self) -> None:
+        """Emit `tagsChanged` with the library's tag counts (and remember which tags users set)."""
+        if self.library is None:
+            return
+
+        def done(result=None, error=None):
+            if result is not None:
+                self.user_tag_names = {c.tag for c in result if c.user}
+                self.tagsChanged.emit(result)
+
+        run_task(self.library.tag_counts, done, self._queries)
+
+    def tags_of(self, paths: list[str], callback) -> None:
+        """Call `callback(result={path: [TagRecord]}, error=)` on the UI thread."""
+        run_task(lambda: {p: self.library.tags_of(p) for p in paths}, callback, self._queries)
+
+    def edit_tags(self, paths: list[str], add: list[str], remove: list[str], callback) -> None:
+        """Add user tags to `paths` and remove others (a removed auto tag is remembered as rejected)."""
+        def job():
+            with self.library.lock:
+                if add:
+                    self.library.set_user_tags(paths, add)
+                if remove:
+                    self.library.unset_user_tags(paths, remove)
+
+        run_task(job, callback, self._queries)
+
+    def save_label_set(self, label_set, callback) -> None:
+        """Save a user label set into the library folder; `callback(result=path, error=)`."""
+        from soundfinder.tagging import save_user_label_set
+
+        root = self.library.root
+        run_task(lambda: save_user_label_set(root, label_set), callback, self._queries)
 
     def ready(self) -> bool:
         return self.embedder is not None and self.library is not None

@@ -1,4 +1,5 @@
-"""The library panel: followed folders, indexing progress with cancel, and failed files."""
+"""The library panel: followed folders, live indexing (progress, pause, cancel), auto-tagging
+progress, and failed files."""
 
 from __future__ import annotations
 
@@ -20,7 +21,9 @@ from PySide6.QtWidgets import (
 )
 
 PHASES = {"scanning": "Scanning folders…", "hashing": "Checking for changes", "embedding": "Listening",
-          "done": "Done"}
+          "done": "Saving"}
+JOBS = {"reconcile": "Checking folders for changes", "changes": "Applying changes",
+        "remove_folder": "Removing a folder"}
 
 
 def format_eta(seconds: float | None) -> str:
@@ -35,6 +38,8 @@ class LibraryPanel(QWidget):
     removeRequested = Signal(str)
     rescanRequested = Signal(list)
     cancelRequested = Signal()
+    pauseRequested = Signal(bool)  # True: pause, False: resume
+    cancelTaggingRequested = Signal()
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -71,16 +76,40 @@ class LibraryPanel(QWidget):
         self.progress.setTextVisible(True)
         self.detail_label = QLabel()
         self.detail_label.setObjectName("dim")
+        self.pause_button = QPushButton("Pause")
+        self.pause_button.setToolTip("Hold indexing; what is indexed stays searchable")
+        self.pause_button.clicked.connect(lambda: self.pauseRequested.emit(self.pause_button.text() == "Pause"))
         self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop indexing now; Rescan picks up the rest later")
         self.cancel_button.clicked.connect(self.cancelRequested)
         row = QHBoxLayout()
         row.addWidget(self.progress, 1)
+        row.addWidget(self.pause_button)
         row.addWidget(self.cancel_button)
         box.addWidget(self.phase_label)
         box.addLayout(row)
         box.addWidget(self.detail_label)
         layout.addWidget(self.progress_box)
-        self.progress_box.hide()
+        self.watch_label = QLabel()
+        self.watch_label.setObjectName("dim")
+        self.watch_label.setWordWrap(True)
+        layout.addWidget(self.watch_label)
+
+        self.tag_box = QWidget()
+        tbox = QVBoxLayout(self.tag_box)
+        tbox.setContentsMargins(0, 6, 0, 0)
+        self.tag_label = QLabel()
+        self.tag_progress = QProgressBar()
+        self.tag_progress.setRange(0, 1000)
+        self.tag_cancel = QPushButton("Cancel")
+        self.tag_cancel.clicked.connect(self.cancelTaggingRequested)
+        trow = QHBoxLayout()
+        trow.addWidget(self.tag_progress, 1)
+        trow.addWidget(self.tag_cancel)
+        tbox.addWidget(self.tag_label)
+        tbox.addLayout(trow)
+        layout.addWidget(self.tag_box)
+        self.tag_box.hide()
 
         self.errors_title = QLabel("Problems")
         self.errors_title.setObjectName("panelTitle")
@@ -92,6 +121,7 @@ class LibraryPanel(QWidget):
         self.errors.setTextElideMode(Qt.TextElideMode.ElideRight)
         layout.addWidget(self.errors, 1)
         self._error_paths: set[str] = set()
+        self._watching = False
         self._show_errors()
         self._update_buttons()
 
@@ -105,6 +135,8 @@ class LibraryPanel(QWidget):
             item.setData(Qt.ItemDataRole.UserRole, f)
             self.folders.addItem(item)
         self._update_buttons()
+        if self.progress_box.isHidden() and self._watching:
+            self.set_watching(True)
 
     def selected_folder(self) -> str | None:
         item = self.folders.currentItem()
@@ -135,31 +167,55 @@ class LibraryPanel(QWidget):
     # -- indexing ------------------------------------------------------------------------
 
     def show_progress(self, p) -> None:
+        """A `WorkerProgress` of the live library: working, paused or idle (watching)."""
+        if p.state == "idle":
+            self.progress_box.hide()
+            self.set_watching(True)
+            return
+        self.watch_label.hide()
         self.progress_box.show()
-        self.phase_label.setText(PHASES.get(p.phase, p.phase))
+        self.pause_button.setText("Resume" if p.state == "paused" else "Pause")
+        queued = f" · {p.queued:,} queued" if p.queued else ""
+        if p.state == "paused":
+            self.phase_label.setText("Paused")
+            self.detail_label.setText(f"Resume to go on{queued}")
+            return
+        self.phase_label.setText(PHASES[p.phase] if p.phase in ("embedding", "done")
+                                 else JOBS.get(p.job or "", "Working…"))
         if p.phase == "scanning" or p.total == 0:
             self.progress.setRange(0, 0)  # busy indicator until the size of the job is known
+            self.progress.setFormat("")
         else:
             self.progress.setRange(0, p.total)
             self.progress.setValue(p.done)
-            self.progress.setFormat(f"{p.done} / {p.total}")
+            self.progress.setFormat(f"{p.done:,} / {p.total:,}")
         if p.phase == "embedding" and p.total:
-            self.detail_label.setText(f"{p.rate:.1f} files/s · {format_eta(p.eta)} left")
+            self.detail_label.setText(f"{p.rate:.1f} files/s · {format_eta(p.eta)} left{queued}")
         else:
-            self.detail_label.setText(os.path.basename(p.current or ""))
-        for path, reason in p.errors:
-            self.add_error(path, reason)
+            self.detail_label.setText((os.path.basename(p.current or "") or "") + queued)
 
-    def finish(self, message: str) -> None:
-        self.progress.setRange(0, 1)
-        self.progress.setValue(1)
-        self.phase_label.setText(message)
-        self.detail_label.setText("")
-        self.cancel_button.hide()
+    def idle_text(self) -> str:
+        n = self.folders.count()
+        return f"Watching {n} folder{'s' if n != 1 else ''}: new, changed and deleted files are picked up " \
+               f"as they happen." if n else ""
 
-    def start(self) -> None:
-        self.cancel_button.show()
-        self.progress_box.show()
+    def set_watching(self, watching: bool, reason: str = "") -> None:
+        self._watching = watching
+        self.watch_label.setText(self.idle_text() if watching else reason)
+        self.watch_label.setVisible(bool(self.watch_label.text()))
+
+    def show_tagging(self, p) -> None:
+        """A `TagProgress` of auto-tagging."""
+        self.tag_box.show()
+        self.tag_cancel.setEnabled(True)
+        where = f"({p.set_index + 1}/{p.sets})"
+        self.tag_label.setText(f"Auto-tagging: {p.label_set} {where}" if p.total
+                               else f"Preparing labels: {p.label_set} {where}")
+        self.tag_progress.setValue(int(p.fraction * 1000))
+        self.tag_progress.setFormat(f"{p.fraction:.0%}")
+
+    def tagging_finished(self) -> None:
+        self.tag_box.hide()
 
     def add_error(self, path: str, reason: str) -> None:
         if path in self._error_paths:

@@ -21,12 +21,14 @@ from soundfinder import config
 from soundfinder.gui import actions
 from soundfinder.gui.bridge import CoreBridge
 from soundfinder.gui.library_panel import LibraryPanel
+from soundfinder.gui.live_actions import LiveController
 from soundfinder.gui.player import Player
 from soundfinder.gui.results_model import PathRole, ResultsModel
 from soundfinder.gui.results_view import ResultsView
+from soundfinder.gui.tag_actions import TagController
 from soundfinder.gui.waveform import WaveformWidget
 from soundfinder.gui.widgets import EmptyState, ModelBanner, SearchBar
-from soundfinder.gui.worker import IndexWorker
+from soundfinder.gui.worker import LiveBridge
 
 EMPTY, RESULTS = 0, 1
 EMPTY_HINT = ("Add a folder of samples and soundfinder will listen to every file, so you can\n"
@@ -39,11 +41,12 @@ def window_settings() -> QSettings:
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, overrides: dict | None = None, executor=None, embedder=None):
+    def __init__(self, overrides: dict | None = None, executor=None, embedder=None, live_options=None):
         """`overrides`: library, model, device, precision from the command line (None: settings).
 
         `executor` runs library queries (tests may pass a synchronous one); `embedder` is a
-        model already loaded (used when the model setting names its folder).
+        model already loaded (used when the model setting names its folder); `live_options`
+        are keywords for the folder watcher (`LiveLibrary`).
         """
         super().__init__()
         self.overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
@@ -53,11 +56,13 @@ class MainWindow(QMainWindow):
         self.question = ""
         self._asked_at = 0.0
         self._restoring = False  # re-selecting the current file after a refresh: do not replay it
-        self._last_refresh = 0.0
         self.bridge = CoreBridge(self, executor=executor, preloaded=embedder)
-        self.worker = IndexWorker(self.bridge, self)
+        self.live = LiveBridge(self, options=live_options)
         self.player = Player(self)
         self._build()
+        self.tags = TagController(self)
+        self.library_actions = LiveController(self)
+        self.centre.layout().insertWidget(0, self.tags.bar)
         self._connect()
         self._restore()
         self.start_core()
@@ -81,10 +86,10 @@ class MainWindow(QMainWindow):
         self.now_playing.setObjectName("dim")
         self.panel = LibraryPanel()
 
-        centre = QWidget()
+        self.centre = centre = QWidget()
         v = QVBoxLayout(centre)
         v.setContentsMargins(0, 0, 0, 0)
-        v.setSpacing(6)
+        v.setSpacing(4)
         v.addWidget(self.query_label)
         v.addWidget(self.stack, 1)
         v.addWidget(self.now_playing)
@@ -145,14 +150,6 @@ class MainWindow(QMainWindow):
         self.player.positionChanged.connect(self.waveform.set_position)
         self.player.problem.connect(lambda msg: self.statusBar().showMessage(msg, 5000))
         self.waveform.seekRequested.connect(self._seek)
-        self.panel.addRequested.connect(lambda f: self.index_folders([f]))
-        self.panel.rescanRequested.connect(self.index_folders)
-        self.panel.removeRequested.connect(self._remove_folder)
-        self.panel.cancelRequested.connect(self.worker.cancel)
-        self.worker.progress.connect(self.panel.show_progress)
-        self.worker.progress.connect(self._index_progress)
-        self.worker.finished.connect(self._index_finished)
-        self.worker.failed.connect(self._index_failed)
 
     def _restore(self) -> None:
         user = config.load_user_settings()
@@ -221,6 +218,12 @@ class MainWindow(QMainWindow):
     def _library_ready(self, stats: dict) -> None:
         self._show_stats(stats)
         self.bridge.failures(self.panel.set_errors)
+        self.bridge.refresh_tags()
+        if self.bridge.readonly:
+            self.panel.set_watching(False, "Read-only: another soundfinder is writing this library, "
+                                           "so changes on disk are not followed here.")
+        else:
+            self.live.start(self.bridge.library, self.bridge.embedder)  # reconcile, then watch
         self.run_query(self.search_bar.text())
 
     def _show_stats(self, stats: dict) -> None:
@@ -245,19 +248,28 @@ class MainWindow(QMainWindow):
         self._asked_at = time.monotonic()
         k = int(self.setting("results"))
         if text:
-            self.bridge.search(text, k)
+            self.bridge.search(text, k, self.tags.filters)
         else:
-            self.bridge.browse()
+            self.bridge.browse(tags=self.tags.filters)
+
+    def refresh_results(self) -> None:
+        """Ask the current question again (files came or went, tags or filters changed)."""
+        if self.question.startswith("similar:"):
+            self.find_similar(self.question[8:])
+        else:
+            self.run_query(self.search_bar.text())
 
     def find_similar(self, path: str) -> None:
         if not self.bridge.ready():
             self._problem("the model is not loaded yet")
             return
         self._asked_at = time.monotonic()
-        self.bridge.similar(path, int(self.setting("results")))
+        self.bridge.similar(path, int(self.setting("results")), self.tags.filters)
 
     def _show_results(self, seq: int, question: str, hits: list) -> None:
         keep = self.current_path() if question == self.question else None  # a refresh of the same query
+        keep = self.library_actions.renamed.pop(keep, keep)
+        self.library_actions.renamed.clear()
         self.question = question
         self.results.set_hits(hits)
         if keep and (row := self.results.row_of(keep)) >= 0:
@@ -265,19 +277,21 @@ class MainWindow(QMainWindow):
             self.view.selectRow(row)
             self._restoring = False
         ms = (time.monotonic() - self._asked_at) * 1000
+        where = f" tagged <b>{' + '.join(self.tags.filters)}</b>" if self.tags.filters else ""
         if question.startswith("similar:"):
-            self.query_label.setText(f"Sounds like <b>{os.path.basename(question[8:])}</b> · {len(hits)} results")
+            self.query_label.setText(f"Sounds like <b>{os.path.basename(question[8:])}</b>{where} · "
+                                     f"{len(hits)} results")
         elif question:
-            self.query_label.setText(f"{len(hits)} results for <b>“{question}”</b> "
+            self.query_label.setText(f"{len(hits)} results for <b>“{question}”</b>{where} "
                                      f"<span style='color:#7d8590'>({ms:.0f} ms)</span>")
         else:
-            self.query_label.setText(f"All sounds · {len(hits):,}" + (" (first 10,000; type to search)"
-                                                                      if len(hits) >= 10000 else ""))
+            self.query_label.setText(f"All sounds{where} · {len(hits):,}" + (
+                " (first 10,000; type to search)" if len(hits) >= 10000 else ""))
         self._update_stack()
 
     def _update_stack(self) -> None:
         if self.stats and not self.stats.get("indexed") and not self.results.hits:
-            if self.worker.busy:
+            if self.live.busy:
                 self.empty.show_message("Listening to your samples…", "Results appear as soon as the first "
                                         "files are indexed; progress is on the left.", False)
             else:
@@ -323,43 +337,7 @@ class MainWindow(QMainWindow):
     # -- library -------------------------------------------------------------------------
 
     def index_folders(self, folders: list[str]) -> None:
-        if not self.bridge.ready():
-            self._problem("the library opens once the model is loaded; try again in a moment")
-            return
-        if self.bridge.readonly:
-            self._problem("another soundfinder is writing this library; it is open read-only here")
-            return
-        self.panel.start()
-        self.worker.start(folders)
-        self._update_stack()
-
-    def _index_progress(self, p) -> None:
-        """Every few seconds of indexing: fresh counts, and first results for an empty table."""
-        now = time.monotonic()
-        if now - self._last_refresh < 2.0:
-            return
-        self._last_refresh = now
-        self.bridge.refresh_stats()
-        if not self.results.hits:
-            self.run_query(self.search_bar.text())
-
-    def _remove_folder(self, folder: str) -> None:
-        self.bridge.remove_folder(folder)
-        self.run_query(self.search_bar.text())
-
-    def _index_finished(self, summary) -> None:
-        s = summary
-        verb = "Cancelled" if s.cancelled else "Done"
-        self.panel.finish(f"{verb}: {s.new} new, {s.changed} changed, {s.removed} removed, {s.failed} failed "
-                          f"({s.seconds:.0f} s)")
-        for path, reason in s.failures:
-            self.panel.add_error(path, reason)
-        self.bridge.refresh_stats()
-        self.run_query(self.search_bar.text())
-
-    def _index_failed(self, message: str) -> None:
-        self.panel.finish("Indexing stopped")
-        self._problem(message)
+        self.library_actions.add_folders(folders)
 
     # -- drops from outside --------------------------------------------------------------
 
@@ -393,7 +371,8 @@ class MainWindow(QMainWindow):
         s.setValue("splitter", self.splitter.saveState())
         s.sync()
         self.player.stop()
-        self.worker.shutdown()
+        self.tags.tagger.shutdown()
+        self.live.stop()  # the watcher and the indexing worker end before the library closes
         self.bridge.close()
         super().closeEvent(event)
 

@@ -16,6 +16,7 @@ PathRole = Qt.ItemDataRole.UserRole + 1  # absolute path of the row's file
 ScoreRole = Qt.ItemDataRole.UserRole + 2  # float in [-1, 1], NaN when browsing without a query
 RecordRole = Qt.ItemDataRole.UserRole + 3  # the FileRecord
 RankRole = Qt.ItemDataRole.UserRole + 4  # position in the core's ranking
+TagsRole = Qt.ItemDataRole.UserRole + 5  # [(tag, set by the user?)], the user's first
 
 NAME, SCORE, DURATION, FORMAT, TAGS, FOLDER = range(6)
 HEADERS = ("Name", "Match", "Length", "Format", "Tags", "Folder")
@@ -116,6 +117,9 @@ class ResultsModel(QAbstractTableModel):
             if col == FOLDER:
                 return self.folder_label(rec.path)
         elif role == Qt.ItemDataRole.ToolTipRole:
+            if col == TAGS and rec.tags:
+                return "Tags (click one to filter): " + ", ".join(
+                    f"{t} ({'yours' if user else 'auto'})" for t, user in self.tags_of(hit))
             return rec.path
         elif role == Qt.ItemDataRole.TextAlignmentRole and col in (SCORE, DURATION):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -127,7 +131,15 @@ class ResultsModel(QAbstractTableModel):
             return rec
         elif role == RankRole:
             return self._ranks.get(id(hit), 0)
+        elif role == TagsRole:
+            return self.tags_of(hit)
         return None
+
+    @staticmethod
+    def tags_of(hit) -> list[tuple[str, bool]]:
+        mine = getattr(hit, "user_tags", frozenset())
+        return [(t, True) for t in hit.record.tags if t in mine] + [(t, False) for t in hit.record.tags
+                                                                    if t not in mine]
 
     def flags(self, index):
         base = super().flags(index)

@@ -5,12 +5,51 @@ from __future__ import annotations
 import math
 
 from PySide6.QtCore import QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QDrag, QPainter
+from PySide6.QtGui import QColor, QDrag, QFontMetrics, QPainter
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QStyle, QStyledItemDelegate, QTableView
 
-from soundfinder.gui.results_model import DURATION, FOLDER, FORMAT, NAME, SCORE, TAGS, ScoreRole
+from soundfinder.gui.results_model import DURATION, FOLDER, FORMAT, NAME, SCORE, TAGS, ScoreRole, TagsRole
 
 ACCENT = QColor("#4fb3a9")
+USER_TAG = QColor("#2f6f69")  # the user's tags: filled with the accent
+AUTO_TAG = QColor("#4a545f")  # auto tags: outlined, quieter
+PILL_PAD, PILL_GAP = 6, 4
+
+
+def tag_pills(rect, tags: list[tuple[str, bool]], metrics: QFontMetrics) -> list[tuple[QRectF, str, bool]]:
+    """Where each tag's pill goes in a cell (the painting and the click test share this)."""
+    out = []
+    x = rect.left() + 4
+    h = min(rect.height() - 6, metrics.height() + 4)
+    top = rect.top() + (rect.height() - h) / 2
+    for tag, user in tags:
+        w = metrics.horizontalAdvance(tag) + 2 * PILL_PAD
+        if x + w > rect.right() - 2:
+            break
+        out.append((QRectF(x, top, w, h), tag, user))
+        x += w + PILL_GAP
+    return out
+
+
+class TagsDelegate(QStyledItemDelegate):
+    """Tags as pills: the user's filled, auto tags outlined; what does not fit is left out."""
+
+    def paint(self, painter: QPainter, option, index) -> None:
+        self.initStyleOption(option, index)
+        option.text = ""
+        style = option.widget.style() if option.widget else None
+        if style:
+            style.drawControl(QStyle.ControlElement.CE_ItemViewItem, option, painter, option.widget)
+        tags = index.data(TagsRole) or []
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        for r, tag, user in tag_pills(option.rect, tags, option.fontMetrics):
+            painter.setPen(USER_TAG.lighter(130) if user else AUTO_TAG)
+            painter.setBrush(USER_TAG if user else Qt.BrushStyle.NoBrush)
+            painter.drawRoundedRect(r.adjusted(0.5, 0.5, -0.5, -0.5), r.height() / 2, r.height() / 2)
+            painter.setPen(QColor("#ffffff") if user else QColor("#b8c1ca"))
+            painter.drawText(r, Qt.AlignmentFlag.AlignCenter, tag)
+        painter.restore()
 
 
 class ScoreDelegate(QStyledItemDelegate):
@@ -52,11 +91,14 @@ class ResultsView(QTableView):
     playToggled = Signal()
     playRequested = Signal()
     backToSearch = Signal()
+    tagClicked = Signal(str)
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.score_delegate = ScoreDelegate(self)
         self.setItemDelegateForColumn(SCORE, self.score_delegate)
+        self.tags_delegate = TagsDelegate(self)
+        self.setItemDelegateForColumn(TAGS, self.tags_delegate)
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setDragEnabled(True)
@@ -82,7 +124,7 @@ class ResultsView(QTableView):
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(NAME, QHeaderView.ResizeMode.Stretch)  # never a horizontal scrollbar
         header.setStretchLastSection(False)
-        for col, width in ((SCORE, 130), (DURATION, 72), (FORMAT, 190), (TAGS, 140), (FOLDER, 170)):
+        for col, width in ((SCORE, 130), (DURATION, 72), (FORMAT, 170), (TAGS, 230), (FOLDER, 150)):
             self.setColumnWidth(col, width)
         model.modelReset.connect(self._on_reset)
 
@@ -100,6 +142,21 @@ class ResultsView(QTableView):
 
         rows = sorted({i.row() for i in self.selectionModel().selectedRows()})
         return [self.model().index(r, 0).data(PathRole) for r in rows]
+
+    def tag_at(self, pos) -> str | None:
+        """The tag pill under `pos` (viewport coordinates), if any."""
+        index = self.indexAt(pos)
+        if not index.isValid() or index.column() != TAGS:
+            return None
+        for r, tag, _ in tag_pills(self.visualRect(index), index.data(TagsRole) or [], self.fontMetrics()):
+            if r.contains(pos.toPointF() if hasattr(pos, "toPointF") else pos):
+                return tag
+        return None
+
+    def mouseReleaseEvent(self, event) -> None:
+        super().mouseReleaseEvent(event)
+        if event.button() == Qt.MouseButton.LeftButton and (tag := self.tag_at(event.position().toPoint())):
+            self.tagClicked.emit(tag)
 
     def keyPressEvent(self, event) -> None:
         key = event.key()

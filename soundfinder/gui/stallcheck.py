@@ -9,6 +9,7 @@ kept from running, i.e. how long the window could not repaint or react to a key.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
@@ -61,9 +62,21 @@ def main(argv: list[str] | None = None) -> int:
         window.index_folders(args.folders)
 
     summary = {}
-    window.worker.progress.connect(progress)
-    window.worker.finished.connect(lambda s: (summary.setdefault("s", s), QTimer.singleShot(300, app.quit)))
-    window.bridge.libraryReady.connect(lambda _: QTimer.singleShot(200, started))
+    waiting = {os.path.abspath(f) for f in args.folders}
+
+    def job_done(result):
+        # Each added folder is one reconcile job of the live library; quit when all are done.
+        if state["measuring"] and result.job.kind == "reconcile" and waiting.intersection(result.job.paths):
+            waiting.difference_update(result.job.paths)
+            s = summary.setdefault("s", result.summary)
+            if s is not result.summary:
+                s.new, s.failed = s.new + result.summary.new, s.failed + result.summary.failed
+            if not waiting:
+                QTimer.singleShot(300, app.quit)
+
+    window.live.progress.connect(progress)
+    window.live.jobDone.connect(job_done)
+    window.live.started.connect(lambda: QTimer.singleShot(200, started))
     t0 = time.monotonic()
     app.exec()
     window.close()
