@@ -69,8 +69,9 @@ def test_bundle_is_lean_and_portable(bundle):
     internal = bundle / "_internal"
     assert (internal / "resources" / "sounds" / "selftest.wav").is_file()
     assert (internal / "resources" / "vocabularies").is_dir()
-    for dropped in ("torch/bin", "torch/include", "tkinter", "PySide6/Qt/qml"):
+    for dropped in ("torch/include", "tkinter", "PySide6/Qt/qml"):
         assert not (internal / dropped).exists(), dropped
+    assert [p.name for p in (internal / "torch" / "bin").iterdir()] == ["torch_shm_manager"]
     assert not list(internal.rglob("libQt6WebEngine*")) and not list(internal.rglob("libQt63D*"))
     # hnswlib compiled with -march=native would crash on older CPUs ("Illegal instruction").
     hnsw = list(internal.glob("hnswlib*.so"))
