@@ -29,6 +29,8 @@ JOBS = {"reconcile": "Checking folders for changes", "changes": "Applying change
 def format_eta(seconds: float | None) -> str:
     if seconds is None:
         return "—"
+    if seconds < 1:
+        return "< 1 s"
     seconds = int(seconds)
     return f"{seconds // 60}:{seconds % 60:02d}" if seconds >= 60 else f"{seconds} s"
 

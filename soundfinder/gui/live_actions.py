@@ -17,6 +17,7 @@ class LiveController(QObject):
         super().__init__(window)
         self.window = window
         self.renamed: dict[str, str] = {}  # old path -> new, to keep a renamed selection
+        self._state = "idle"
         self.refresh_timer = QTimer(self, singleShot=True, interval=REFRESH_MS)
         self.refresh_timer.timeout.connect(self._refresh)
         live, panel = window.live, window.panel
@@ -26,9 +27,16 @@ class LiveController(QObject):
         panel.cancelRequested.connect(live.cancel)
         panel.pauseRequested.connect(lambda pause: live.pause() if pause else live.resume())
         live.progress.connect(panel.show_progress)
+        live.progress.connect(self._progress)
         live.changed.connect(self._files_changed)
         live.jobDone.connect(self._job_done)
         live.failed.connect(window._problem)
+
+    def _progress(self, p) -> None:
+        # Working or idle decides what an empty library says ("Listening…" or "Add a folder").
+        if p.state != self._state:
+            self._state = p.state
+            self.window._update_stack()
 
     def _writable(self) -> bool:
         bridge = self.window.bridge

@@ -294,6 +294,9 @@ class MainWindow(QMainWindow):
             if self.live.busy:
                 self.empty.show_message("Listening to your samples…", "Results appear as soon as the first "
                                         "files are indexed; progress is on the left.", False)
+            elif self.stats.get("folders"):
+                self.empty.show_message("No sounds yet", "Audio files copied into your sample folders appear "
+                                        "here as soon as they are indexed.", True)
             else:
                 self.empty.show_message("Your library is empty", EMPTY_HINT, True)
             self.stack.setCurrentIndex(EMPTY)

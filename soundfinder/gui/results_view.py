@@ -41,11 +41,13 @@ class TagsDelegate(QStyledItemDelegate):
         if style:
             style.drawControl(QStyle.ControlElement.CE_ItemViewItem, option, painter, option.widget)
         tags = index.data(TagsRole) or []
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        fill = USER_TAG.darker(160) if selected else USER_TAG  # still a pill on the selection's teal
         painter.save()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         for r, tag, user in tag_pills(option.rect, tags, option.fontMetrics):
-            painter.setPen(USER_TAG.lighter(130) if user else AUTO_TAG)
-            painter.setBrush(USER_TAG if user else Qt.BrushStyle.NoBrush)
+            painter.setPen(fill.lighter(130) if user else (QColor("#8fc9c3") if selected else AUTO_TAG))
+            painter.setBrush(fill if user else Qt.BrushStyle.NoBrush)
             painter.drawRoundedRect(r.adjusted(0.5, 0.5, -0.5, -0.5), r.height() / 2, r.height() / 2)
             painter.setPen(QColor("#ffffff") if user else QColor("#b8c1ca"))
             painter.drawText(r, Qt.AlignmentFlag.AlignCenter, tag)

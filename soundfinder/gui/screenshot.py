@@ -1,6 +1,6 @@
 """Render the main window with results for a query to a PNG (for the README).
 
-    python -m soundfinder.gui --screenshot out.png --library DIR [--query TEXT] [--model M]
+    python -m soundfinder.gui --screenshot out.png --library DIR [--query TEXT] [--tag T ...] [--model M]
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ def _wait(app, predicate, what: str, timeout: float = TIMEOUT_S) -> None:
         time.sleep(0.01)
 
 
-def take(out: str, overrides: dict, query: str, size: tuple[int, int] = (1320, 800), select: int = 2) -> None:
+def take(out: str, overrides: dict, query: str, size: tuple[int, int] = (1320, 800), select: int = 2,
+         tags: list[str] = ()) -> None:
     from soundfinder.gui.app import make_app
     from soundfinder.gui.main_window import MainWindow
 
@@ -37,6 +38,10 @@ def take(out: str, overrides: dict, query: str, size: tuple[int, int] = (1320, 8
     _wait(app, lambda: window.bridge.ready() or failed, "the model and library")
     if failed:
         raise SystemExit(f"soundfinder: screenshot: {failed[0]}")
+    _wait(app, lambda: window.bridge.readonly or (window.live.live is not None and not window.live.busy),
+          "the folders to be checked")
+    for tag in tags:
+        window.tags.bar.add(tag)
     got = []
     window.bridge.resultsReady.connect(lambda seq, q, hits: got.append(q))
     window.search_bar.edit.setText(query)
@@ -62,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device")
     p.add_argument("--query", default="punchy kick drum")
     p.add_argument("--size", default="1320x800", help="window size, WIDTHxHEIGHT")
+    p.add_argument("--tag", action="append", default=[], help="a tag filter chip (repeatable)")
     args = p.parse_args(argv)
     if not args.screenshot:
         from soundfinder.gui.app import run
@@ -69,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         return run(args)
     w, h = (int(v) for v in args.size.lower().split("x"))
     take(args.screenshot, {"library": args.library, "model": args.model, "device": args.device}, args.query,
-         (w, h))
+         (w, h), tags=args.tag)
     print(args.screenshot)
     return 0
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QMenu, QSizePolicy, QToolButton, QWidget
 
-MENU_TAGS = 60  # the "Tags" menu lists this many tags, most used first
+MENU_TAGS = 40  # the "Tags" menu lists this many tags, most used first
 
 
 class TagBar(QWidget):
@@ -25,7 +25,7 @@ class TagBar(QWidget):
         h.setContentsMargins(2, 6, 0, 0)
         h.setSpacing(6)
         self.menu_button = QToolButton()
-        self.menu_button.setText("Tags")
+        self.menu_button.setText("Tags ▾")
         self.menu_button.setObjectName("tagsMenu")
         self.menu_button.setToolTip("Filter the results by tag")
         self.menu_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
