@@ -239,6 +239,9 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=34.0, help="training time box (default 34)")
     ap.add_argument("--epochs", type=int, default=40, help="upper bound; the time box usually ends the run first")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--start-from", type=Path, help="continue from a model this recipe wrote (a second time box); "
+                                                    "'before' stays the random initialisation")
+    ap.add_argument("--out", type=Path, help="output model folder (default WORK/model)")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
@@ -284,7 +287,7 @@ def main() -> None:
             last[0] = time.monotonic()
             print(f"  step {step}/{total} loss {loss:.3f} eta {eta / 60:.1f} min", flush=True)
 
-    out = tune(init, args.work / "model", [], None, cfg, progress, pairs=train)
+    out = tune(args.start_from or init, args.out or args.work / "model", [], None, cfg, progress, pairs=train)
     train_s = time.monotonic() - t_train
 
     # 4. Held-out evaluation before (random init) and after.
@@ -308,7 +311,7 @@ def main() -> None:
         "recall10_before": round(b["retrieval"]["recall@10"], 3), "recall10_after": round(a["retrieval"]["recall@10"], 3),
         "recall10_chance": round(a["retrieval"]["chance"]["recall@10"], 3),
         "final_loss": round(float(np.mean([x for _, x in rec["loss_history"][-20:]])), 3),
-        "model": out}.items()))
+        "started_from": args.start_from or "random init", "model": out}.items()))
 
 
 if __name__ == "__main__":
