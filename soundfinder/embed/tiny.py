@@ -30,7 +30,7 @@ def _train_tokenizer(out_dir: Path) -> None:
     from transformers import RobertaTokenizer
 
     bpe = ByteLevelBPETokenizer()
-    bpe.train_from_iterator(_CORPUS * 4, vocab_size=400, min_frequency=1,
+    bpe.train_from_iterator(_CORPUS * 4, vocab_size=400, min_frequency=1, show_progress=False,
                             special_tokens=SPECIAL_TOKENS)
     raw = out_dir / "_bpe"
     raw.mkdir(parents=True, exist_ok=True)
