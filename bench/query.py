@@ -221,7 +221,7 @@ def timed(fn, *args, **kw):
     return time.perf_counter() - t, out
 
 
-def bench_size(n: int, embedder, n_queries: int, efs: list[int], log=print) -> dict:
+def bench_size(n: int, embedder, n_queries: int, efs: list[int], log=print, graph: bool = True) -> dict:
     import hnswlib  # noqa: F401  (import cost outside the timings)
 
     from soundfinder.library import Library
@@ -246,13 +246,17 @@ def bench_size(n: int, embedder, n_queries: int, efs: list[int], log=print) -> d
             lat_exact.append(dt)
             truth.append({i for i, _ in hits})
         res["brute_p50_ms"], res["brute_p95_ms"] = pct(lat_exact, 50), pct(lat_exact, 95)
+        log(f"  brute force p50 {res['brute_p50_ms']:.2f} ms")
+        if not graph:  # brute force end to end (a library whose graph was never built)
+            lib.index.exact_below = 10**12
         # hnsw: the graph as the library has it (snapshot, or built here for small libraries)
         approx = VectorIndex(lib.log, root / "vectors.hnsw", exact_below=0)
         approx.dead = lib.index.dead
-        dt, _ = timed(approx.warm)
-        res["graph_load_ms"] = dt * 1000
+        if graph:
+            dt, _ = timed(approx.warm)
+            res["graph_load_ms"] = dt * 1000
         chosen = None
-        for ef in efs:
+        for ef in efs if graph else []:
             approx.ef = ef
             lat, rec = [], []
             for q, want in zip(queries, truth, strict=True):
@@ -261,22 +265,26 @@ def bench_size(n: int, embedder, n_queries: int, efs: list[int], log=print) -> d
                 rec.append(len(want & {i for i, _ in hits}) / 10)
             res[f"hnsw_ef{ef}_p50_ms"], res[f"hnsw_ef{ef}_p95_ms"] = pct(lat, 50), pct(lat, 95)
             res[f"recall10_ef{ef}"] = float(np.mean(rec))
+            log(f"  hnsw ef={ef}: p50 {pct(lat, 50):.3f} ms, recall@10 {np.mean(rec):.4f}")
             if chosen is None and np.mean(rec) >= 0.99:
                 chosen = ef
         res["chosen_ef"] = chosen or efs[-1]
         approx.ef = res["chosen_ef"]
+        if not graph:
+            approx = exact
         # filtered knn, as a tag filter hands candidates to Library.knn
         rng = np.random.default_rng(5)
         for frac in (0.5, 0.02):
             cand = np.flatnonzero(rng.random(n) < frac)
             idx = approx if n >= lib.index.exact_below else exact
-            lat = [timed(idx.search, q, 10, cand)[0] for q in queries[:50]]
+            lat = [timed(idx.search, q, 10, cand)[0] for q in queries[:30]]
             res[f"filtered{int(frac * 100)}_p50_ms"] = pct(lat, 50)
+            log(f"  filtered {frac:.0%}: p50 {pct(lat, 50):.2f} ms")
         # end to end through the library the app would search (its own index and threshold)
         lib.index.ef = res["chosen_ef"]
         lib.index.warm()
         if embedder is not None:
-            texts = query_texts(n_queries)
+            texts = query_texts(max(10, n_queries // 3))
             search_text(lib, embedder, "warm up query", k=20)
             cache = TextCache(size=10 * n_queries)
             lat_text, lat_e2e, lat_knn = [], [], []
@@ -285,17 +293,18 @@ def bench_size(n: int, embedder, n_queries: int, efs: list[int], log=print) -> d
                 dt_knn, _ = timed(search_vector, lib, vec, 20)
                 lat_text.append(dt_text)
                 lat_knn.append(dt_knn)
-            for text in texts[: max(20, n_queries // 5)]:  # through the public function, cache cold
+            for text in texts[:10]:  # through the public function, cache cold
                 import soundfinder.search as s
 
                 s._TEXT_CACHE = TextCache()
                 lat_e2e.append(timed(search_text, lib, embedder, text, 20)[0])
-            hot = [timed(search_text, lib, embedder, texts[0], 20)[0] for _ in range(20)]
+            hot = [timed(search_text, lib, embedder, texts[0], 20)[0] for _ in range(10)]
             res["text_tower_p50_ms"] = pct(lat_text, 50)
             res["search_vector_p50_ms"], res["search_vector_p95_ms"] = pct(lat_knn, 50), pct(lat_knn, 95)
             res["e2e_p50_ms"], res["e2e_p95_ms"] = pct(lat_e2e, 50), pct(lat_e2e, 95)
             res["e2e_cached_p50_ms"] = pct(hot, 50)
-            toks = [len(embedder.processor.tokenizer(t)["input_ids"]) for t in texts]
+            log(f"  text tower p50 {res['text_tower_p50_ms']:.1f} ms, e2e p50 {res['e2e_p50_ms']:.1f} ms")
+            toks = [len(embedder.processor.tokenizer([t], return_tensors=None)["input_ids"][0]) for t in texts]
             res["query_tokens_mean"] = float(np.mean(toks))
     finally:
         lib.close()
@@ -310,6 +319,9 @@ def main(argv=None) -> int:
     ap.add_argument("--no-text", action="store_true", help="skip the text tower (knn only)")
     ap.add_argument("--queries", type=int, default=None)
     ap.add_argument("--efs", default="16,32,64,128")
+    ap.add_argument("--no-graph", action="store_true", help="brute force only (a library without a graph)")
+    ap.add_argument("--text-threads", type=int, default=None,
+                    help="intra-op threads for the text tower (default: the embedder's choice)")
     args = ap.parse_args(argv)
     sizes = [parse_size(s) for s in (args.sizes or ("10k" if args.quick else "10k,100k")).split(",")]
     n_queries = args.queries or (50 if args.quick else 200)
@@ -329,14 +341,18 @@ def main(argv=None) -> int:
             print(f"note: the model's tokenizer has {len(tok)} tokens; queries are tokenised one id per "
                   "word instead (realistic lengths)", file=sys.stderr)
             embedder.processor.tokenizer = WordTokenizer(tok, embedder.model.config.text_config.vocab_size)
+        if args.text_threads:
+            embedder.text_threads = args.text_threads
         embedder.warm_up()
         if embedder.dim != DIM:
             embedder = ProjectedText(embedder)
-    result = {"model": model if not args.no_text else "none", "queries": n_queries, "cpus": os.cpu_count()}
+    result = {"model": model if not args.no_text else "none", "queries": n_queries, "cpus": os.cpu_count(),
+              "text_threads": getattr(getattr(embedder, "inner", embedder), "text_threads", None)}
     for n in sizes:
         tag = f"{n // 1_000_000}m" if n >= 1_000_000 and n % 1_000_000 == 0 else f"{n // 1000}k"
         print(f"size {tag}:", file=sys.stderr, flush=True)
-        res = bench_size(n, embedder, n_queries, efs, log=lambda m: print(m, file=sys.stderr, flush=True))
+        res = bench_size(n, embedder, n_queries, efs, log=lambda m: print(m, file=sys.stderr, flush=True),
+                         graph=not args.no_graph)
         for k, v in res.items():
             print(f"  {k} = {v:.3f}" if isinstance(v, float) else f"  {k} = {v}", file=sys.stderr)
             result[f"{k}_{tag}"] = round(v, 3) if isinstance(v, float) else v

@@ -157,6 +157,11 @@ class ClapEmbedder:
         # Whether the pipeline's decode workers compute features (CPU: overlapped with the
         # model) or leave them to the model thread, which runs them batched on the accelerator.
         self.features_in_workers = device == "cpu"
+        # Intra-op threads for the text tower on a CPU (None: torch's default). A query is a few
+        # tokens: with two threads on a busy 2-core machine (indexing running, a DAW open) the
+        # OpenMP barriers wait on preempted threads; measured 300-620 ms p50 with 2 threads
+        # against 62-92 ms with 1 at load 4 (bench/README.md).
+        self.text_threads: int | None = 1 if device == "cpu" else None
         self._front_end = None
         self.front_end = "reference"
         if front_end == "torch":
@@ -276,15 +281,29 @@ class ClapEmbedder:
         import torch
 
         chunks = []
+        prev = torch.get_num_threads()
         with self._lock, torch.inference_mode():
-            for s in range(0, len(texts), batch_size):
-                tok = self.processor.tokenizer(texts[s:s + batch_size], padding=True, truncation=True,
-                                               max_length=77, return_tensors="pt").to(self.device)
-                out = self.model.get_text_features(**tok)
-                chunks.append(torch.nn.functional.normalize(out.pooler_output.float(), dim=-1).cpu())
+            if self.text_threads and len(texts) <= 4:  # queries; label sets keep all threads
+                torch.set_num_threads(self.text_threads)  # per calling thread (OpenMP), restored below
+            try:
+                chunks = self._encode_text(texts, batch_size)
+            finally:
+                if torch.get_num_threads() != prev:
+                    torch.set_num_threads(prev)
         if not chunks:
             return np.zeros((0, self.dim), dtype=np.float32)
         return torch.cat(chunks).numpy().astype(np.float32, copy=False)
+
+    def _encode_text(self, texts: list[str], batch_size: int) -> list:
+        import torch
+
+        chunks = []
+        for s in range(0, len(texts), batch_size):
+            tok = self.processor.tokenizer(texts[s:s + batch_size], padding=True, truncation=True,
+                                           max_length=77, return_tensors="pt").to(self.device)
+            out = self.model.get_text_features(**tok)
+            chunks.append(torch.nn.functional.normalize(out.pooler_output.float(), dim=-1).cpu())
+        return chunks
 
 
 def _normalise(x: np.ndarray) -> np.ndarray:
