@@ -66,6 +66,19 @@ def test_copied_file_appears_deleted_disappears(qtbot, live_window, sample_folde
     assert len(names(w)) == 8
 
 
+def test_pause_holds_new_files_until_resume_and_remove_folder(qtbot, live_window, sample_folder):
+    w = live_window
+    w.panel.pause_button.click()  # nothing runs yet: the next job holds at its start
+    shutil.copy(sample_folder / "Drums" / "Kick_808.wav", sample_folder / "Drums" / "Kick_held.wav")
+    qtbot.waitUntil(lambda: w.live.paused and w.panel.pause_button.text() == "Resume", timeout=WAIT_MS)
+    assert "Kick_held.wav" not in names(w) and w.panel.phase_label.text() == "Paused"
+    w.panel.pause_button.click()
+    qtbot.waitUntil(lambda: "Kick_held.wav" in names(w), timeout=WAIT_MS)
+    w.panel.removeRequested.emit(str(sample_folder))
+    qtbot.waitUntil(lambda: w.results.rowCount() == 0 and w.panel.all_folders() == [], timeout=WAIT_MS)
+    assert sample_folder.joinpath("Drums", "Kick_held.wav").exists()  # files on disk are never touched
+
+
 def test_renamed_file_shows_new_name_and_keeps_selection(qtbot, live_window, sample_folder):
     w = live_window
     w.search_bar.edit.setText("snare")

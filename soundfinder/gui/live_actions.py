@@ -10,6 +10,7 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, QTimer
 
 REFRESH_MS = 400  # file changes re-run the current query at most this often
+BUSY_REFRESH_MS = 1000  # ... and this often while a big job commits batch after batch
 
 
 class LiveController(QObject):
@@ -73,7 +74,7 @@ class LiveController(QObject):
 
     def refresh_soon(self) -> None:
         if not self.refresh_timer.isActive():
-            self.refresh_timer.start()
+            self.refresh_timer.start(BUSY_REFRESH_MS if self.window.live.busy else REFRESH_MS)
 
     def _refresh(self) -> None:
         self.window.bridge.refresh_stats()

@@ -271,8 +271,7 @@ class MainWindow(QMainWindow):
         keep = self.library_actions.renamed.pop(keep, keep)
         self.library_actions.renamed.clear()
         self.question = question
-        self.results.set_hits(hits)
-        if keep and (row := self.results.row_of(keep)) >= 0:
+        if self.results.set_hits(hits) and keep and (row := self.results.row_of(keep)) >= 0:
             self._restoring = True
             self.view.selectRow(row)
             self._restoring = False

@@ -21,6 +21,19 @@ TagsRole = Qt.ItemDataRole.UserRole + 5  # [(tag, set by the user?)], the user's
 NAME, SCORE, DURATION, FORMAT, TAGS, FOLDER = range(6)
 HEADERS = ("Name", "Match", "Length", "Format", "Tags", "Folder")
 
+_ROLES = frozenset({Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.TextAlignmentRole,
+                    PathRole, ScoreRole, RecordRole, RankRole, TagsRole})
+_RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+
+
+def _same(a, b) -> bool:
+    """Two hits show the same row (a refresh that changed nothing need not repaint)."""
+    ra, rb = a.record, b.record
+    return (ra.path == rb.path and ra.hash == rb.hash and ra.tags == rb.tags and ra.duration == rb.duration
+            and getattr(a, "user_tags", None) == getattr(b, "user_tags", None)
+            and (a.score == b.score or (math.isnan(a.score) and math.isnan(b.score))))
+
+
 # LMMS ignores text/uri-list; it accepts its own "key:value" string pair.
 LMMS_MIME = "application/x-lmms-stringpair"
 
@@ -58,6 +71,7 @@ class ResultsModel(QAbstractTableModel):
         self.hits: list = []
         self._ranks: dict[int, int] = {}
         self.roots: list[str] = []  # library folders: the Folder column is shown relative to them
+        self._flags = None  # every row has the same flags
 
     def set_roots(self, folders: list[str]) -> None:
         self.roots = sorted(folders, key=len, reverse=True)
@@ -73,11 +87,15 @@ class ResultsModel(QAbstractTableModel):
 
     # -- contents ------------------------------------------------------------------------
 
-    def set_hits(self, hits: list) -> None:
+    def set_hits(self, hits: list) -> bool:
+        """Show `hits`; False (and no reset, no repaint) when they are what is shown already."""
+        if len(hits) == len(self.hits) and all(_same(a, b) for a, b in zip(hits, self.hits, strict=True)):
+            return False
         self.beginResetModel()
         self.hits = list(hits)
         self._ranks = {id(h): i for i, h in enumerate(self.hits)}
         self.endResetModel()
+        return True
 
     def paths(self) -> list[str]:
         return [h.path for h in self.hits]
@@ -99,7 +117,9 @@ class ResultsModel(QAbstractTableModel):
         return None
 
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):
-        if not index.isValid() or index.row() >= len(self.hits):
+        # Qt asks each visible cell for a dozen roles per repaint: unused roles leave at once
+        # (enum comparisons cost microseconds each in Python, and a repaint makes thousands).
+        if role not in _ROLES or not index.isValid() or index.row() >= len(self.hits):
             return None
         hit = self.hits[index.row()]
         rec, col = hit.record, index.column()
@@ -122,7 +142,7 @@ class ResultsModel(QAbstractTableModel):
                     f"{t} ({'yours' if user else 'auto'})" for t, user in self.tags_of(hit))
             return rec.path
         elif role == Qt.ItemDataRole.TextAlignmentRole and col in (SCORE, DURATION):
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            return _RIGHT
         elif role == PathRole:
             return rec.path
         elif role == ScoreRole:
@@ -142,8 +162,11 @@ class ResultsModel(QAbstractTableModel):
                                                                     if t not in mine]
 
     def flags(self, index):
-        base = super().flags(index)
-        return base | Qt.ItemFlag.ItemIsDragEnabled if index.isValid() else base
+        if not index.isValid():
+            return super().flags(index)
+        if self._flags is None:
+            self._flags = super().flags(index) | Qt.ItemFlag.ItemIsDragEnabled
+        return self._flags
 
     def sort(self, column: int, order=Qt.SortOrder.AscendingOrder) -> None:
         keys = {

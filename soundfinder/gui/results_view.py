@@ -35,12 +35,15 @@ class TagsDelegate(QStyledItemDelegate):
     """Tags as pills: the user's filled, auto tags outlined; what does not fit is left out."""
 
     def paint(self, painter: QPainter, option, index) -> None:
+        tags = index.data(TagsRole)
+        if not tags:  # the plain (C++) paint of an empty cell is cheaper
+            super().paint(painter, option, index)
+            return
         self.initStyleOption(option, index)
         option.text = ""
         style = option.widget.style() if option.widget else None
         if style:
             style.drawControl(QStyle.ControlElement.CE_ItemViewItem, option, painter, option.widget)
-        tags = index.data(TagsRole) or []
         selected = bool(option.state & QStyle.StateFlag.State_Selected)
         fill = USER_TAG.darker(160) if selected else USER_TAG  # still a pill on the selection's teal
         painter.save()
@@ -63,14 +66,15 @@ class ScoreDelegate(QStyledItemDelegate):
         self.top = 1.0
 
     def paint(self, painter: QPainter, option, index) -> None:
+        score = index.data(ScoreRole)
+        if score is None or math.isnan(score):  # browsing: no bar, and the plain (C++) paint is cheaper
+            super().paint(painter, option, index)
+            return
         self.initStyleOption(option, index)
         style = option.widget.style() if option.widget else None
         option.text = ""
         if style:
             style.drawControl(QStyle.ControlElement.CE_ItemViewItem, option, painter, option.widget)
-        score = index.data(ScoreRole)
-        if score is None or math.isnan(score):
-            return
         r = QRectF(option.rect).adjusted(6, option.rect.height() * 0.34, -40, -option.rect.height() * 0.34)
         frac = max(0.04, min(1.0, score / self.top)) if self.top > 0 else 0.0
         painter.save()

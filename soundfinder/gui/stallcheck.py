@@ -93,6 +93,8 @@ def _watch_main_thread(state: dict, threshold: float = 0.08) -> None:
     import threading
     import traceback
 
+    main_id = threading.main_thread().ident
+
     def watch():
         reported = None
         while True:
@@ -104,12 +106,9 @@ def _watch_main_thread(state: dict, threshold: float = 0.08) -> None:
             if not state["measuring"]:
                 continue
             print(f"--- UI thread late by {(time.perf_counter() - last) * 1000:.0f} ms:", file=sys.stderr)
-            names = {t.ident: t.name for t in threading.enumerate()}
-            for ident, frame in sys._current_frames().items():
-                if ident == threading.get_ident():
-                    continue
-                print(f"  [{names.get(ident, ident)}]", file=sys.stderr)
-                traceback.print_stack(frame, limit=4, file=sys.stderr)
+            frame = sys._current_frames().get(main_id)
+            if frame is not None:  # the innermost frames: what the UI thread is busy with
+                traceback.print_list(traceback.extract_stack(frame)[-8:], file=sys.stderr)
 
     threading.Thread(target=watch, daemon=True).start()
 
