@@ -20,6 +20,7 @@ BUNDLE = ROOT / "dist" / "soundfinder"
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.timeout(3600),  # a PyInstaller build of torch takes minutes
     pytest.mark.skipif(not sys.platform.startswith("linux"), reason="packaging/build.sh builds the Linux bundle"),
 ]
 
