@@ -114,6 +114,8 @@ def cmd_index(args) -> int:
             print(f"  failed: {_display(path)}: {reason}")
         if len(s.failures) > 50:
             print(f"  ... and {len(s.failures) - 50} more (soundfinder list --failed)")
+        for path, reason in s.problems:
+            print(f"  skipped folder: {_display(path)}: {reason} (its files are kept as they were)")
     return 0
 
 

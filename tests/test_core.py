@@ -176,3 +176,24 @@ def test_hnsw_path_matches_exact(embedder, sample_folder, tmp_path):
     with Library.open(tmp_path / "lib", embedder.space) as lib:
         exact = lib.knn(q, 5)
     assert [v for v, _ in approx] == [v for v, _ in exact]
+
+
+def test_unreadable_folder_keeps_its_records(embedder, sample_folder, tmp_path, monkeypatch):
+    """A folder that cannot be listed (permissions, I/O error) is not a folder that was emptied."""
+    import os
+
+    with Library.open(tmp_path / "lib", embedder.space) as lib:
+        index_paths(lib, embedder, [str(sample_folder)])
+        drums = str(sample_folder / "Drums")
+        real_scandir = os.scandir
+
+        def failing_scandir(path):
+            if os.fspath(path) == drums:
+                raise PermissionError(13, "Permission denied")
+            return real_scandir(path)
+
+        monkeypatch.setattr(os, "scandir", failing_scandir)
+        s = index_paths(lib, embedder, [str(sample_folder)])
+        assert s.removed == 0
+        assert s.problems and s.problems[0][0] == drums and "unreadable" in s.problems[0][1]
+        assert lib.get(str(sample_folder / "Drums" / "Kick_808.wav")).status == "indexed"

@@ -8,6 +8,7 @@ cancelled or killed run keeps everything finished before it and the next run res
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
 import time
@@ -57,6 +58,7 @@ class IndexSummary:
     seconds: float = 0.0
     cancelled: bool = False
     failures: list[tuple[str, str]] = field(default_factory=list)
+    problems: list[tuple[str, str]] = field(default_factory=list)  # folders that could not be read
     # Where the embedding phase's wall time went on the model thread (not in to_json):
     model_seconds: float = 0.0  # in the audio tower (and features, where they run there)
     wait_decode_seconds: float = 0.0  # waiting for a decode worker: the model starved
@@ -66,6 +68,7 @@ class IndexSummary:
         d = {k: getattr(self, k) for k in ("new", "changed", "moved", "removed", "unchanged", "failed",
                                            "offline", "embedded", "seconds", "cancelled")}
         d["failures"] = [{"path": p, "error": r} for p, r in self.failures]
+        d["problems"] = [{"path": p, "error": r} for p, r in self.problems]
         return d
 
 
@@ -74,7 +77,8 @@ ProgressFn = Callable[[Progress], None]
 
 def _info_with_metadata(info: FileInfo) -> FileInfo:
     try:
-        i = sf.info(info.path)
+        with open(info.path, "rb") as f:  # a file object: soundfile cannot take non-UTF-8 names
+            i = sf.info(f)
         info.duration, info.sample_rate, info.channels = i.duration, i.samplerate, i.channels
         info.format, info.subtype = i.format, i.subtype
     except Exception:  # metadata is a nicety; the vector is what counts
@@ -110,8 +114,11 @@ def index_paths(library: Library, embedder, roots: Iterable[str], *, progress: P
             known[root] = rec
     offline = [p for p, r in known.items() if any(p.startswith(m + os.sep) for m in scan.missing_roots)
                and r.status != OFFLINE]
+    # Files under a folder we could not list are not gone: keep their records untouched.
+    hidden = [*scan.missing_roots, *scan.unreadable_folders]
     missing = {p: r for p, r in known.items() if p not in scan.files
-               and not any(p.startswith(m + os.sep) for m in scan.missing_roots)}
+               and not any(p.startswith(m + os.sep) for m in hidden)}
+    summary.problems.extend((p, r) for p, r in scan.problems if p not in scan.files)
     candidates: list[FileInfo] = []
     cheap = Batch(offline=offline)
     summary.offline = len(offline)
@@ -136,11 +143,17 @@ def index_paths(library: Library, embedder, roots: Iterable[str], *, progress: P
         rec = known.get(info.path)
         try:
             if info.size < 0:
-                raise OSError("cannot read the file (dangling link or no permission)")
+                raise OSError(scan.reason_for(info.path) or "unreadable")
             info.hash = content_hash(info.path)
         except OSError as e:
-            reason = "unreadable: permission denied" if isinstance(e, PermissionError) else (
-                f"unreadable: {e.strerror}" if e.strerror else str(e))
+            if info.size < 0:
+                reason = str(e)
+            elif isinstance(e, PermissionError):
+                reason = "unreadable: permission denied"
+            elif e.errno == errno.EINVAL and e.strerror:
+                reason = e.strerror
+            else:
+                reason = f"unreadable: {e.strerror or e}"
             _fail(cheap, summary, prog, info, reason)
             continue
         if rec is not None and rec.hash == info.hash and rec.status == INDEXED:

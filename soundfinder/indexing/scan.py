@@ -6,6 +6,7 @@ never opens special files, and reports folders it cannot read instead of failing
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import stat
@@ -23,6 +24,14 @@ class ScanResult:
     files: dict[str, FileInfo] = field(default_factory=dict)  # path -> stat facts (no hash yet)
     problems: list[tuple[str, str]] = field(default_factory=list)  # path, reason
     missing_roots: list[str] = field(default_factory=list)
+
+    @property
+    def unreadable_folders(self) -> list[str]:
+        """Folders whose listing failed: their known files must not be taken for deleted."""
+        return [p for p, _ in self.problems if p not in self.files]
+
+    def reason_for(self, path: str) -> str | None:
+        return next((r for p, r in self.problems if p == path), None)
 
 
 def scan_folders(roots: Iterable[str], follow_symlinks: bool = True) -> ScanResult:
@@ -71,20 +80,36 @@ def _add_file(path: str, result: ScanResult) -> None:
     except OSError as e:
         # dangling symlinks and permission problems are recorded as failures by the pipeline
         result.files[path] = FileInfo(path=path, size=-1, mtime_ns=-1)
-        result.problems.append((path, f"unreadable: {e.strerror}"))
+        result.problems.append((path, _stat_reason(path, e)))
         return
     if stat.S_ISDIR(st.st_mode):
         return
     result.files[path] = FileInfo(path=path, size=st.st_size, mtime_ns=st.st_mtime_ns)
 
 
+def _stat_reason(path: str, e: OSError) -> str:
+    if e.errno == errno.ELOOP:
+        return "unreadable: symbolic link loop"
+    if e.errno == errno.ENOENT and os.path.islink(path):
+        return "unreadable: broken link (its target is missing)"
+    if isinstance(e, PermissionError):
+        return "unreadable: permission denied"
+    return f"unreadable: {e.strerror or e}"
+
+
 def content_hash(path: str) -> str:
-    """blake2b of the file's bytes: identical audio files share one vector; moves are recognised."""
-    st = os.stat(path)
-    if not stat.S_ISREG(st.st_mode):
-        raise OSError(f"not a regular file: {path}")
-    h = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as f:
-        while chunk := f.read(HASH_CHUNK):
+    """blake2b of the file's bytes: identical audio files share one vector; moves are recognised.
+
+    Opened without blocking and checked after opening, so a FIFO (or a file swapped for one
+    between the scan and now) is refused instead of hanging the indexer.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file (pipe, socket or device)")
+        h = hashlib.blake2b(digest_size=16)
+        while chunk := os.read(fd, HASH_CHUNK):
             h.update(chunk)
-    return h.hexdigest()
+        return h.hexdigest()
+    finally:
+        os.close(fd)

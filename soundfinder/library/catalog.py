@@ -119,8 +119,10 @@ class Catalog:
                                (INDEXED,))
         return {int(r[0]) for r in rows}
 
+    # `+status` below keeps SQLite off the status index (which matches nearly every row) and on
+    # the vector_id index: a full scan there made every commit cost 140 ms at 1M files.
     def is_vector_live(self, vector_id: int) -> bool:
-        row = self.db.execute("SELECT 1 FROM files WHERE vector_id=? AND status=? LIMIT 1",
+        row = self.db.execute("SELECT 1 FROM files WHERE vector_id=? AND +status=? LIMIT 1",
                               (vector_id, INDEXED)).fetchone()
         return row is not None
 
@@ -153,7 +155,7 @@ class Catalog:
             chunk = ids[s:s + 900]
             q = ",".join("?" * len(chunk))
             for row in self.db.execute(
-                    f"SELECT {FILE_COLUMNS} FROM files WHERE status=? AND vector_id IN ({q}) ORDER BY path",
+                    f"SELECT {FILE_COLUMNS} FROM files WHERE +status=? AND vector_id IN ({q}) ORDER BY path",
                     (INDEXED, *chunk)):
                 rec = _record(row)
                 out.setdefault(rec.vector_id, []).append(rec)

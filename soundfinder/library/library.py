@@ -31,8 +31,11 @@ from soundfinder.library.tags import AutoTag, TagCount, TagRecord, TagStore
 from soundfinder.library.vectorindex import VectorIndex
 from soundfinder.library.vectorlog import VectorLog, VectorLogError
 
-# A snapshot of the hnsw graph is written once this many vectors would need replaying.
+# A snapshot of the hnsw graph is written once this many vectors (or 2% of the library,
+# whichever is more) would need replaying on open: saving a 1M graph takes ~5 s, replaying
+# 20k vectors a few seconds, so both stay a small fraction of the work that caused them.
 SNAPSHOT_EVERY = 5000
+SNAPSHOT_FRACTION = 0.02
 
 
 class SpaceMismatchError(LibraryError):
@@ -268,7 +271,8 @@ class Library:
         if first is not None:
             self.index.added(first, len(batch.embedded))
         self._refresh_dead(touched)
-        if self.index is not None and self.index.unsnapshotted >= SNAPSHOT_EVERY:
+        if self.index is not None and self.index.unsnapshotted >= max(
+                SNAPSHOT_EVERY, SNAPSHOT_FRACTION * len(self.log)):
             self.index.save_snapshot()
 
     def _replace(self, path: str, touched: set[int]) -> None:
