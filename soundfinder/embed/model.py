@@ -157,11 +157,12 @@ class ClapEmbedder:
         # Whether the pipeline's decode workers compute features (CPU: overlapped with the
         # model) or leave them to the model thread, which runs them batched on the accelerator.
         self.features_in_workers = device == "cpu"
-        # Intra-op threads for the text tower on a CPU (None: torch's default). A query is a few
-        # tokens: with two threads on a busy 2-core machine (indexing running, a DAW open) the
-        # OpenMP barriers wait on preempted threads; measured 300-620 ms p50 with 2 threads
-        # against 62-92 ms with 1 at load 4 (bench/README.md).
-        self.text_threads: int | None = 1 if device == "cpu" else None
+        # Intra-op threads for a query on a CPU (None: decide per query from the load). A query
+        # is a few tokens: with two threads on a busy 2-core machine (indexing running, a DAW
+        # open) the OpenMP barriers wait on preempted threads (300-620 ms p50 against 62-92 ms
+        # with one thread at load 4), while on an idle machine two threads halve it (61 -> 33
+        # ms). bench/README.md has both measurements.
+        self.text_threads: int | None = None
         self._front_end = None
         self.front_end = "reference"
         if front_end == "torch":
@@ -283,8 +284,9 @@ class ClapEmbedder:
         chunks = []
         prev = torch.get_num_threads()
         with self._lock, torch.inference_mode():
-            if self.text_threads and len(texts) <= 4:  # queries; label sets keep all threads
-                torch.set_num_threads(self.text_threads)  # per calling thread (OpenMP), restored below
+            threads = self._query_threads() if len(texts) <= 4 else None  # label sets keep all
+            if threads:
+                torch.set_num_threads(threads)  # per calling thread (OpenMP), restored below
             try:
                 chunks = self._encode_text(texts, batch_size)
             finally:
@@ -293,6 +295,18 @@ class ClapEmbedder:
         if not chunks:
             return np.zeros((0, self.dim), dtype=np.float32)
         return torch.cat(chunks).numpy().astype(np.float32, copy=False)
+
+    def _query_threads(self) -> int | None:
+        if self.device != "cpu":
+            return None
+        if self.text_threads:
+            return self.text_threads
+        cores = os.cpu_count() or 1
+        try:
+            busy = os.getloadavg()[0] >= cores - 0.5
+        except (AttributeError, OSError):  # no load average (Windows)
+            busy = False
+        return 1 if busy or cores == 1 else None
 
     def _encode_text(self, texts: list[str], batch_size: int) -> list:
         import torch
