@@ -105,13 +105,13 @@ def test_learning_rate_warms_up_then_decays():
 def test_mel_matches_the_processor(tiny_model):
     from transformers import ClapProcessor
 
-    from soundfinder.training.mel import LogMel
+    from soundfinder.embed.features import MelFrontEnd
 
     processor = ClapProcessor.from_pretrained(str(tiny_model))
     rng = np.random.default_rng(0)
     waves = [(rng.standard_normal(n) * 0.1).astype(np.float32) for n in (4800, 100_000, 480_000)]
     want = processor.feature_extractor(waves, sampling_rate=SR, return_tensors="pt")["input_features"]
-    got = LogMel(processor.feature_extractor)(waves)
+    got = MelFrontEnd(processor.feature_extractor)(waves)
     assert got.shape == want.shape
     assert (got - want).abs().max() < 0.2  # dB; float32 torch vs float64 numpy
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from soundfinder.embed.features import MelFrontEnd
 from soundfinder.training.captions import Pair
 from soundfinder.training.clips import fixed_window, load_clips
-from soundfinder.training.mel import LogMel
 
 DEFAULT_TEMPLATES = ("{}",)  # prompt templates for class names; LAION models also like "the sound of a {}"
 KS = (1, 5, 10)
@@ -28,12 +28,12 @@ KS = (1, 5, 10)
 def embed_audio(model, processor, clips: list[np.ndarray], batch_size: int = 16) -> np.ndarray:
     """(N, D) L2-normalised audio embeddings of each clip's first window."""
     model.eval()
-    logmel = LogMel(processor.feature_extractor)
     device = next(model.parameters()).device
+    logmel = MelFrontEnd(processor.feature_extractor, device=device)
     out = []
     for i in range(0, len(clips), batch_size):
-        waves = [fixed_window(c, logmel.max_samples) for c in clips[i:i + batch_size]]
-        out.append(model.get_audio_features(input_features=logmel(waves, device)).pooler_output.float().cpu())
+        waves = [fixed_window(c, logmel.max_length) for c in clips[i:i + batch_size]]
+        out.append(model.get_audio_features(input_features=logmel(waves)).pooler_output.float().cpu())
     return torch.cat(out).numpy() if out else np.zeros((0, model.config.projection_dim), np.float32)
 
 

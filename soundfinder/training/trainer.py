@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from soundfinder.embed.features import MelFrontEnd
 from soundfinder.training.captions import Pair
 from soundfinder.training.clips import Augment, augmented_window, load_clips
 from soundfinder.training.loss import clip_loss, positive_targets
-from soundfinder.training.mel import LogMel
 
 MIN_TRAIN_PAIRS = 16  # fewer pairs than this cannot form useful contrastive batches
 MIN_DISTINCT_CAPTIONS = 2
@@ -205,7 +205,7 @@ def train(model, processor, pairs: list[Pair], cfg: TrainConfig, out_dir: str | 
     batch = min(cfg.batch_size, len(pairs))
     steps_per_epoch = max(1, len(pairs) // batch // cfg.grad_accum)
     total = steps_per_epoch * cfg.epochs
-    logmel = LogMel(processor.feature_extractor)
+    logmel = MelFrontEnd(processor.feature_extractor, device=device)
     tokenizer = processor.tokenizer
 
     # 3. Model, what to train, optimizer; pick up a checkpoint of the same data.
@@ -240,7 +240,7 @@ def train(model, processor, pairs: list[Pair], cfg: TrainConfig, out_dir: str | 
 
     # 4. Optimizer steps; each is grad_accum micro-batches of `batch` pairs.
     t0, step, last = time.monotonic(), start, ckpt
-    window = logmel.max_samples
+    window = logmel.max_length
     while step < total:
         epoch, pos = divmod(step, steps_per_epoch)
         order = np.random.default_rng([cfg.seed, epoch]).permutation(len(pairs))
@@ -254,7 +254,7 @@ def train(model, processor, pairs: list[Pair], cfg: TrainConfig, out_dir: str | 
             idx = order[first:first + batch]
             waves = [augmented_window(clips[i], window, cfg.augment, rng) for i in idx]
             captions = [pairs[i].caption for i in idx]
-            feats = logmel(waves, device)
+            feats = logmel(waves).clone()  # an ordinary tensor: autograd cannot save inference tensors
             tokens = tokenizer(captions, padding=True, truncation=True, max_length=77, return_tensors="pt").to(device)
             with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
                 audio = model.get_audio_features(input_features=feats).pooler_output
