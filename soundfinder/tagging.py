@@ -31,9 +31,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import re
-import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -42,6 +40,7 @@ from typing import Literal, NamedTuple, NewType
 
 import numpy as np
 
+from soundfinder.library.atomic import atomic_write_bytes
 from soundfinder.resources import vocabularies_dir
 
 TAGGER_VERSION = 1  # bump when the decision rules or prompt handling change: auto tags are redone
@@ -239,24 +238,8 @@ def _slug(name: str) -> str:
 
 
 def _atomic_write_bytes(path: Path, payload: bytes) -> None:
-    """Write via temp file + fsync + rename so a crash leaves the old file or the new, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    if os.name == "posix":  # make the rename itself durable
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+    atomic_write_bytes(path, payload)
 
 
 def save_user_label_set(library_dir: Path, label_set: LabelSet) -> Path:

@@ -139,29 +139,24 @@ class TagStore:
         """Add user tags to files (replacing an auto tag or a rejection of the same name).
 
         Returns the tags as stored (normal form)."""
-        names = _normalize_all(tags)
-        ids = self.file_ids(paths)
-        with self.catalog.transaction():
-            for fid in ids:
-                for tag in names:
-                    self.db.execute("DELETE FROM tags WHERE file_id=? AND tag=? AND source<>?",
-                                    (fid, tag, USER))
-                    self.db.execute("INSERT OR IGNORE INTO tags (file_id, tag, source) VALUES (?, ?, ?)",
-                                    (fid, tag, USER))
-        return names
+        return self._decide(paths, tags, USER)
 
     def unset_user(self, paths: str | Iterable[str], tags: Iterable[str]) -> list[str]:
         """Remove tags from files, whoever added them, and remember the removal so the auto-tagger
         does not bring them back. Returns the tags as stored (normal form)."""
+        return self._decide(paths, tags, REJECTED)
+
+    def _decide(self, paths: str | Iterable[str], tags: Iterable[str], source: str) -> list[str]:
+        """Record the user's word on `tags` (added or rejected), replacing any other row of them."""
         names = _normalize_all(tags)
         ids = self.file_ids(paths)
         with self.catalog.transaction():
             for fid in ids:
                 for tag in names:
                     self.db.execute("DELETE FROM tags WHERE file_id=? AND tag=? AND source<>?",
-                                    (fid, tag, REJECTED))
+                                    (fid, tag, source))
                     self.db.execute("INSERT OR IGNORE INTO tags (file_id, tag, source) VALUES (?, ?, ?)",
-                                    (fid, tag, REJECTED))
+                                    (fid, tag, source))
         return names
 
     def clear_user(self, paths: str | Iterable[str], tags: Iterable[str] | None = None) -> int:
