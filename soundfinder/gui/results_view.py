@@ -57,6 +57,14 @@ class TagsDelegate(QStyledItemDelegate):
         painter.restore()
 
 
+class TailDelegate(QStyledItemDelegate):
+    """Elide on the left: "…/Kits/ElectricEmpireKit" says more than "Kits/Ele…Kit"."""
+
+    def initStyleOption(self, option, index) -> None:
+        super().initStyleOption(option, index)
+        option.textElideMode = Qt.TextElideMode.ElideLeft
+
+
 class ScoreDelegate(QStyledItemDelegate):
     """The match score as a bar: cosine scores of a query mostly span [0, 0.6], so the bar
     is scaled to the best score of the list to keep differences visible."""
@@ -105,6 +113,8 @@ class ResultsView(QTableView):
         self.setItemDelegateForColumn(SCORE, self.score_delegate)
         self.tags_delegate = TagsDelegate(self)
         self.setItemDelegateForColumn(TAGS, self.tags_delegate)
+        self.folder_delegate = TailDelegate(self)
+        self.setItemDelegateForColumn(FOLDER, self.folder_delegate)
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setDragEnabled(True)
@@ -130,7 +140,7 @@ class ResultsView(QTableView):
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(NAME, QHeaderView.ResizeMode.Stretch)  # never a horizontal scrollbar
         header.setStretchLastSection(False)
-        for col, width in ((SCORE, 130), (DURATION, 72), (FORMAT, 170), (TAGS, 230), (FOLDER, 150)):
+        for col, width in ((SCORE, 130), (DURATION, 72), (FORMAT, 170), (TAGS, 200), (FOLDER, 190)):
             self.setColumnWidth(col, width)
         model.modelReset.connect(self._on_reset)
 
