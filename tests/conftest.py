@@ -112,6 +112,26 @@ def cli(tiny_model_dir, tmp_path, monkeypatch):
     return run
 
 
+@pytest.fixture
+def user_settings(tmp_path, monkeypatch):
+    """Settings, window geometry and label-matrix caches go to temporary folders, never the user's."""
+    from soundfinder import config
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    try:
+        import soundfinder.tagger as tagger_mod
+
+        monkeypatch.setattr(tagger_mod, "_matrix_cache", None)
+    except ImportError:
+        pass
+    path = tmp_path / "config" / "settings.json"
+    monkeypatch.setattr(config, "settings_file", lambda: path)
+    for opt in config.OPTIONS.values():
+        if opt.env:
+            monkeypatch.delenv(opt.env, raising=False)
+    return path
+
+
 @pytest.fixture(scope="session")
 def python_exe() -> str:
     return sys.executable

@@ -16,18 +16,9 @@ from soundfinder import config  # noqa: E402
 from soundfinder.gui.main_window import MainWindow  # noqa: E402
 from soundfinder.gui.results_model import LMMS_MIME  # noqa: E402
 
+pytestmark = pytest.mark.usefixtures("user_settings")  # never the real user's settings
+
 WAIT_MS = 30000
-
-
-@pytest.fixture(autouse=True)
-def user_settings(tmp_path, monkeypatch):
-    """Settings and window geometry go to a temporary folder, never the real user's."""
-    path = tmp_path / "config" / "settings.json"
-    monkeypatch.setattr(config, "settings_file", lambda: path)
-    for opt in config.OPTIONS.values():
-        if opt.env:
-            monkeypatch.delenv(opt.env, raising=False)
-    return path
 
 
 @pytest.fixture

@@ -10,26 +10,12 @@ import pytest
 pytest.importorskip("PySide6.QtWidgets")
 pytest.importorskip("pytestqt")
 
-from soundfinder import config  # noqa: E402
 from soundfinder.gui.main_window import MainWindow  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("user_settings")  # never the real user's settings
 
 WAIT_MS = 30000
 LIVE = {"debounce": 0.2, "folder_check": 0.5}  # settle quickly: tests wait for conditions, not times
-
-
-@pytest.fixture(autouse=True)
-def user_settings(tmp_path, monkeypatch):
-    """Settings and label-matrix caches go to temporary folders, never the real user's."""
-    import soundfinder.tagger as tagger_mod
-
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setattr(tagger_mod, "_matrix_cache", None)
-    path = tmp_path / "config" / "settings.json"
-    monkeypatch.setattr(config, "settings_file", lambda: path)
-    for opt in config.OPTIONS.values():
-        if opt.env:
-            monkeypatch.delenv(opt.env, raising=False)
-    return path
 
 
 @pytest.fixture

@@ -39,29 +39,19 @@ class LiveController(QObject):
             self._state = p.state
             self.window._update_stack()
 
-    def _writable(self) -> bool:
-        bridge = self.window.bridge
-        if not bridge.ready():
-            self.window._problem("the library opens once the model is loaded; try again in a moment")
-        elif bridge.readonly:
-            self.window._problem("another soundfinder is writing this library; it is open read-only here")
-        else:
-            return True
-        return False
-
     def add_folders(self, folders: list[str]) -> None:
         """Follow new folders: the live library scans, indexes and then watches them."""
-        if self._writable():
+        if self.window.writable():
             for folder in folders:
                 self.window.live.add_folder(folder)
             self.window._update_stack()
 
     def rescan(self, folders: list[str]) -> None:
-        if self._writable():
+        if self.window.writable():
             self.window.live.reconcile(folders)
 
     def remove_folder(self, folder: str) -> None:
-        if self._writable():
+        if self.window.writable():
             self.window.live.remove_folder(folder)
 
     def _files_changed(self, changes) -> None:

@@ -240,6 +240,16 @@ class MainWindow(QMainWindow):
     def _problem(self, message: str) -> None:
         self.statusBar().showMessage(message, 8000)
 
+    def writable(self) -> bool:
+        """Whether library edits can run now; if not, say why in the status bar."""
+        if not self.bridge.ready():
+            self._problem("the library opens once the model is loaded; try again in a moment")
+        elif self.bridge.readonly:
+            self._problem("another soundfinder is writing this library; it is open read-only here")
+        else:
+            return True
+        return False
+
     # -- search --------------------------------------------------------------------------
 
     def run_query(self, text: str) -> None:

@@ -35,20 +35,10 @@ class TagController(QObject):
     def filters(self) -> list[str]:
         return list(self.bar.tags)
 
-    def _writable(self) -> bool:
-        bridge = self.window.bridge
-        if not bridge.ready():
-            self.window._problem("the library opens once the model is loaded; try again in a moment")
-        elif bridge.readonly:
-            self.window._problem("another soundfinder is writing this library; it is open read-only here")
-        else:
-            return True
-        return False
-
     # -- auto-tagging --------------------------------------------------------------------
 
     def auto_tag(self, set_names: list[str] | None = None) -> None:
-        if self.tagger.busy or not self._writable():
+        if self.tagger.busy or not self.window.writable():
             return
         from soundfinder.tagger import TagProgress
 
@@ -85,7 +75,7 @@ class TagController(QObject):
 
     def edit_tags(self, paths: list[str]) -> None:
         """Open the tag editor for `paths` once their tags are read (off the UI thread)."""
-        if paths and self._writable():
+        if paths and self.window.writable():
             self.window.bridge.tags_of(paths, lambda result=None, error=None: self._open_editor(result, error))
 
     def _open_editor(self, tags_by_path, error) -> None:
@@ -113,7 +103,7 @@ class TagController(QObject):
     # -- label sets ----------------------------------------------------------------------
 
     def add_label_set(self) -> None:
-        if not self._writable():
+        if not self.window.writable():
             return
         self.label_set_dialog = dialog = LabelSetDialog(self.window)
         dialog.accepted.connect(lambda: self._save_label_set(dialog.label_set(), dialog.tag_now.isChecked()))
