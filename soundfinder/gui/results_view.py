@@ -140,9 +140,27 @@ class ResultsView(QTableView):
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(NAME, QHeaderView.ResizeMode.Stretch)  # never a horizontal scrollbar
         header.setStretchLastSection(False)
-        for col, width in ((SCORE, 130), (DURATION, 72), (FORMAT, 170), (TAGS, 200), (FOLDER, 190)):
-            self.setColumnWidth(col, width)
+        self._fit_columns()
         model.modelReset.connect(self._on_reset)
+
+    # Preferred widths; on a narrow window Tags and Folder give way first so the sample's name
+    # (what a musician reads) keeps at least NAME_MIN pixels.
+    FIXED_WIDTHS = ((SCORE, 130), (DURATION, 72), (FORMAT, 170))
+    FLEXIBLE_WIDTHS = ((TAGS, 200), (FOLDER, 190))
+    NAME_MIN = 240
+
+    def _fit_columns(self) -> None:
+        room = self.viewport().width() - sum(w for _, w in self.FIXED_WIDTHS) - self.NAME_MIN
+        scale = max(0.35, min(1.0, room / sum(w for _, w in self.FLEXIBLE_WIDTHS)))
+        for col, width in self.FIXED_WIDTHS:
+            self.setColumnWidth(col, width)
+        for col, width in self.FLEXIBLE_WIDTHS:
+            self.setColumnWidth(col, int(width * scale))
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if self.model() is not None:
+            self._fit_columns()
 
     def _on_reset(self) -> None:
         # New results arrive in ranking order: show that, not a stale sort of the old list.
