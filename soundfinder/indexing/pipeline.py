@@ -188,6 +188,8 @@ def index_paths(library: Library, embedder, roots: Iterable[str], *, progress: P
     firsts = [infos[0] for infos in to_embed.values()]
     prog = Progress("embedding", 0, sum(len(v) for v in to_embed.values()), errors=prog.errors)
     changed = {i.path for i in candidates if i.path in known}
+    if firsts:
+        report(prog)  # "embedding 0/N": the long phase starts now
     _embed(library, embedder, firsts, to_embed, changed, summary, prog, report, cancel, files_per_batch,
            decode_workers or max(2, min(4, (os.cpu_count() or 2))), commit_seconds)
     summary.cancelled = cancel.is_set()

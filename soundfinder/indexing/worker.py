@@ -260,10 +260,15 @@ class IndexWorker:
         return result
 
     def _pipeline_progress(self, job: Job) -> Callable[[Progress], None]:
+        last_phase = None
+
         def report(p: Progress) -> None:
+            nonlocal last_phase
             self._wait_while_paused(job)
+            # A new phase always goes out (a fast job would otherwise skip "embedding" entirely).
+            new_phase, last_phase = p.phase != last_phase, p.phase
             self._emit_progress(WorkerProgress("working", job.kind, p.phase, p.done, p.total, self.queued(),
-                                               p.rate, p.eta, p.current), force=p.phase == "done")
+                                               p.rate, p.eta, p.current), force=new_phase or p.phase == "done")
         return report
 
     def _wait_while_paused(self, job: Job) -> None:
