@@ -1,4 +1,4 @@
-"""Small human-readable documents (library folders, saved searches, settings) in TinyDB.
+"""Small human-readable documents (the library's folders) in TinyDB.
 
 TinyDB's own JSONStorage truncates the file in place, so a crash mid-write can leave JSON
 it cannot reopen; this storage writes a temporary file and renames it over the old one.

@@ -4,7 +4,7 @@ Layout of a library folder:
     catalog.sqlite   files, content hashes, tags (SQLite WAL)
     vectors.f32      append-only float32 rows, the durable vectors
     vectors.hnsw     a snapshot of the search graph (rebuilt from vectors.f32 if lost)
-    documents.json   library folders, saved searches, settings (TinyDB, atomic writes)
+    documents.json   the library's folders (TinyDB, atomic writes)
     lock             who is writing
 
 Commit order (invariant 2 of DESIGN.md): vectors are appended and fsynced, then the catalog
