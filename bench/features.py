@@ -14,8 +14,8 @@ import time
 import numpy as np
 import torch
 
-from soundfinder.embed.features import MelFrontEnd
-from soundfinder.embed.tiny import unfused_feature_extractor
+from soundfinder.model.features import MelFrontEnd
+from soundfinder.model.tiny import unfused_feature_extractor
 
 SR = 48_000
 

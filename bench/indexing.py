@@ -50,7 +50,7 @@ def model_dir(kind: str) -> Path:
         return p
     out = MODEL_CACHE / f"clap-{kind}"
     if not (out / "model.safetensors").exists():
-        from soundfinder.embed.tiny import build_tiny_model
+        from soundfinder.model.tiny import build_tiny_model
 
         config = None
         if kind == "full":
@@ -192,7 +192,7 @@ def main(argv=None) -> int:
     import torch
 
     torch.set_num_threads(args.threads or os.cpu_count() or 1)
-    from soundfinder.embed import ClapEmbedder
+    from soundfinder.model import ClapEmbedder
 
     src = model_dir(args.model)
     embedder = ClapEmbedder.load(str(src), device=args.device, precision=args.precision,

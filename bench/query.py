@@ -86,9 +86,9 @@ def build_library(n: int, root: Path | None = None, chunk: int = 50_000, log=pri
     """
     import sqlite3
 
-    from soundfinder.embed.model import EmbeddingSpace
     from soundfinder.library import Library
     from soundfinder.library.vectorlog import VectorLog
+    from soundfinder.model.clap import EmbeddingSpace
 
     root = root or MODEL_CACHE / f"lib-{n}"
     marker = root / "bench-built.json"
@@ -226,7 +226,7 @@ def bench_size(n: int, embedder, n_queries: int, efs: list[int], log=print, grap
 
     from soundfinder.library import Library
     from soundfinder.library.vectorindex import VectorIndex
-    from soundfinder.search import TextCache, search_text, search_vector
+    from soundfinder.query.search import TextCache, search_text, search_vector
 
     root = build_library(n, log=log)
     res: dict[str, float] = {}
@@ -294,7 +294,7 @@ def bench_size(n: int, embedder, n_queries: int, efs: list[int], log=print, grap
                 lat_text.append(dt_text)
                 lat_knn.append(dt_knn)
             for text in texts[:10]:  # through the public function, cache cold
-                import soundfinder.search as s
+                import soundfinder.query.search as s
 
                 s._TEXT_CACHE = TextCache()
                 lat_e2e.append(timed(search_text, lib, embedder, text, 20)[0])
@@ -333,7 +333,7 @@ def main(argv=None) -> int:
     embedder = None
     model = args.model or "full"
     if not args.no_text:
-        from soundfinder.embed import ClapEmbedder
+        from soundfinder.model import ClapEmbedder
 
         embedder = ClapEmbedder.load(str(model_dir(model)), device="cpu")
         tok = embedder.processor.tokenizer

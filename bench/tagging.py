@@ -10,7 +10,7 @@ excluded). Last line: `RESULT key=value ...`.
     python bench/tagging.py --library  # the product path: a real Library, tag_library, SQLite writes
 
 `--library` builds a real library of synthetic vectors through its public API (batches of
-`Batch(embedded=...)`), then tags it in a fresh child process with `soundfinder.tagger.tag_library`:
+`Batch(embedded=...)`), then tags it in a fresh child process with `soundfinder.query.autotag.tag_library`:
 reading the vector log, calibration, classification and writing every set's auto tags in SQLite.
 The vectors are clustered around label directions so the sets fire (about two tags a file) and
 the write path is exercised; the text tower is a stand-in (random unit rows per prompt).
@@ -33,7 +33,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from soundfinder.tagging import calibrate, classify, label_set_dirs, load_label_sets  # noqa: E402
+from soundfinder.query.vocabularies import label_set_dirs, load_label_sets  # noqa: E402
+from soundfinder.query.zeroshot import calibrate, classify  # noqa: E402
 
 
 def unit_rows(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
@@ -64,7 +65,7 @@ class StandInEmbedder:
     """The text side of an embedder without a model: a fixed random unit vector per prompt."""
 
     def __init__(self, dim: int, logit_scale: float):
-        from soundfinder.embed.model import EmbeddingSpace
+        from soundfinder.model.clap import EmbeddingSpace
 
         self.space = EmbeddingSpace(model="bench-stand-in", weights="0", dim=dim)
         self.dim, self.logit_scale = dim, logit_scale
@@ -79,7 +80,7 @@ class StandInEmbedder:
 def build_library(folder: Path, rows: int, dim: int, logit_scale: float, batch: int = 5000) -> float:
     """A real Library of `rows` synthetic files; returns the seconds it took."""
     from soundfinder.library import Batch, FileInfo, Library
-    from soundfinder.tagging import label_matrix
+    from soundfinder.query.zeroshot import label_matrix
 
     embedder = StandInEmbedder(dim, logit_scale)
     sets = load_label_sets(label_set_dirs())
@@ -103,7 +104,7 @@ def build_library(folder: Path, rows: int, dim: int, logit_scale: float, batch: 
 def tag_library_child(folder: Path, dim: int, logit_scale: float) -> None:
     """Runs in a fresh process so max RSS is the tagging's own; prints one JSON line."""
     from soundfinder.library import Library
-    from soundfinder.tagger import tag_library
+    from soundfinder.query.autotag import tag_library
 
     embedder = StandInEmbedder(dim, logit_scale)
     with Library.open(folder, space=embedder.space) as lib:

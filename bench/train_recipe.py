@@ -247,7 +247,7 @@ def main() -> None:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     import torch
 
-    from soundfinder.embed.tiny import build_tiny_model
+    from soundfinder.model.tiny import build_tiny_model
     from soundfinder.training.clips import Augment
     from soundfinder.training.evaluate import decode_all, evaluate, format_table
     from soundfinder.training.tokenizer import replace_tokenizer, train_caption_tokenizer

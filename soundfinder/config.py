@@ -17,12 +17,21 @@ APP_NAME = "soundfinder"
 DEFAULT_MODEL = "laion/clap-htsat-unfused"
 
 
+class ConfigError(ValueError):
+    """A setting has a value it cannot take (e.g. an environment variable outside its choices)."""
+
+
 @dataclass(frozen=True)
 class Option:
+    """One setting. `flag` makes it a global command-line flag (`--name`); `choices` limits the
+    values the flag, the environment and the Settings dialog accept."""
+
     name: str
     default: object
     description: str
     env: str | None = None
+    choices: tuple[str, ...] | None = None
+    flag: bool = False
 
 
 def _default_library() -> str:
@@ -30,17 +39,29 @@ def _default_library() -> str:
 
 
 OPTIONS: dict[str, Option] = {o.name: o for o in (
-    Option("library", None, "Folder holding the catalog, vectors and documents", "SOUNDFINDER_LIBRARY"),
+    Option("library", None, "Folder holding the catalog, vectors and documents", "SOUNDFINDER_LIBRARY",
+           flag=True),
     Option("model", DEFAULT_MODEL, "CLAP checkpoint: a Hugging Face hub id or a local folder",
-           "SOUNDFINDER_MODEL"),
+           "SOUNDFINDER_MODEL", flag=True),
     Option("device", "auto", "Where the model runs: auto (CUDA, then Apple MPS, then CPU), cpu, cuda, mps",
-           "SOUNDFINDER_DEVICE"),
-    Option("precision", "auto", "Model precision: auto (float16 on CUDA, float32 elsewhere), float32, "
-           "bfloat16", "SOUNDFINDER_PRECISION"),
+           "SOUNDFINDER_DEVICE", choices=("auto", "cpu", "cuda", "mps"), flag=True),
+    Option("precision", "auto", "Model precision: auto (float16 on CUDA, float32 elsewhere), fast (also "
+           "bfloat16 on CPUs that compute it natively), float32, bfloat16, float16",
+           "SOUNDFINDER_PRECISION", choices=("auto", "fast", "float32", "bfloat16", "float16"), flag=True),
     Option("autoplay", True, "Play a sound as soon as it is selected"),
     Option("volume", 0.8, "Preview volume, 0 to 1"),
     Option("results", 200, "How many results a search shows"),
 )}
+
+
+def add_global_flags(parser) -> None:
+    """Add a `--name` flag for every option declared with `flag=True` (the CLI's global flags)."""
+    for opt in OPTIONS.values():
+        if not opt.flag:
+            continue
+        env = f" (env {opt.env})" if opt.env else ""
+        parser.add_argument(f"--{opt.name}", choices=opt.choices, default=None,
+                            metavar=None if opt.choices else opt.name.upper(), help=opt.description + env)
 
 
 def settings_file() -> Path:
@@ -70,7 +91,10 @@ def get(name: str, override: object = None, user: dict | None = None) -> object:
     if override is not None:
         return override
     if opt.env and os.environ.get(opt.env):
-        return os.environ[opt.env]
+        value = os.environ[opt.env]
+        if opt.choices and value not in opt.choices:
+            raise ConfigError(f"{opt.env}={value!r} is not one of {', '.join(opt.choices)}")
+        return value
     user = load_user_settings() if user is None else user
     if name in user and user[name] is not None:
         return user[name]

@@ -35,14 +35,14 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
-    from soundfinder.embed.tiny import build_tiny_model
+    from soundfinder.model.tiny import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny-clap"))
 
 
 @pytest.fixture(scope="session")
 def embedder(tiny_model_dir):
-    from soundfinder.embed import ClapEmbedder
+    from soundfinder.model import ClapEmbedder
 
     return ClapEmbedder.load(str(tiny_model_dir), device="cpu")
 
@@ -119,7 +119,7 @@ def user_settings(tmp_path, monkeypatch):
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     try:
-        import soundfinder.tagger as tagger_mod
+        import soundfinder.query.autotag as tagger_mod
 
         monkeypatch.setattr(tagger_mod, "_matrix_cache", None)
     except ImportError:

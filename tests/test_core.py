@@ -13,7 +13,7 @@ import pytest
 from soundfinder.audio import DecodeError, decode
 from soundfinder.indexing import index_paths
 from soundfinder.library import Library, SpaceMismatchError
-from soundfinder.search import search_similar, search_text
+from soundfinder.query.search import search_similar, search_text
 from tests.conftest import tone, write
 
 
@@ -117,7 +117,7 @@ def test_persistence_across_processes(embedder, sample_folder, tmp_path, tiny_mo
 
 
 def test_other_model_is_refused(embedder, tmp_path, sample_folder):
-    from soundfinder.embed.model import EmbeddingSpace
+    from soundfinder.model.clap import EmbeddingSpace
 
     with Library.open(tmp_path / "lib", embedder.space) as lib:
         index_paths(lib, embedder, [str(sample_folder / "Drums")])

@@ -38,7 +38,7 @@ SEED = int(os.environ.get("SOUNDFINDER_CRASH_SEED", "20240611"))
 
 ZYGOTE = r"""
 import os, sys
-from soundfinder.embed import ClapEmbedder
+from soundfinder.model import ClapEmbedder
 from soundfinder.indexing import index_paths
 from soundfinder.library import Library
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from soundfinder.embed.features import MelFrontEnd, pad_batch
-from soundfinder.embed.tiny import build_tiny_model, unfused_feature_extractor
+from soundfinder.model.features import MelFrontEnd, pad_batch
+from soundfinder.model.tiny import build_tiny_model, unfused_feature_extractor
 
 SR = 48_000
 LENGTHS = [1, 2_400, 9_600, 62_400, 240_000, 480_000]  # 1 sample, 0.05 s, 0.2 s, 1.3 s, 5 s, 10 s

@@ -56,7 +56,7 @@ def _search(qtbot, window, text: str) -> None:
 
 
 def test_typing_fills_table_in_core_order(qtbot, open_window, indexed_library, embedder):
-    from soundfinder.search import search_text
+    from soundfinder.query.search import search_text
 
     window = open_window(indexed_library)
     _search(qtbot, window, "deep kick")

@@ -216,7 +216,7 @@ def test_model_loads_from_safetensors_only(tiny_model_dir, tmp_path):
     import torch
     from safetensors.torch import load_file
 
-    from soundfinder.embed import ClapEmbedder, ModelLoadError
+    from soundfinder.model import ClapEmbedder, ModelLoadError
 
     folder = tmp_path / "pickled"
     shutil.copytree(tiny_model_dir, folder)

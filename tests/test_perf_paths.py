@@ -28,13 +28,13 @@ def _clips() -> list[np.ndarray]:
 
 @pytest.fixture(scope="module")
 def tiny_dir(tmp_path_factory):
-    from soundfinder.embed.tiny import build_tiny_model
+    from soundfinder.model.tiny import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("perf-tiny"))
 
 
 def _load(path, device="cpu", front_end="torch", batch_size=None):
-    from soundfinder.embed import ClapEmbedder
+    from soundfinder.model import ClapEmbedder
 
     return ClapEmbedder.load(str(path), device=device, precision="float32", front_end=front_end,
                              batch_size=batch_size)
@@ -94,7 +94,7 @@ def test_device_parameter_same_code_path(tiny_dir, device):
 
 
 def test_batch_size_and_precision_choices(tiny_dir):
-    from soundfinder.embed.model import ModelLoadError, default_batch_size, pick_dtype
+    from soundfinder.model.clap import ModelLoadError, default_batch_size, pick_dtype
 
     assert default_batch_size("cpu") == 4 and default_batch_size("mps") == 16
     assert pick_dtype("cpu", "auto") == torch.float32
@@ -106,7 +106,7 @@ def test_batch_size_and_precision_choices(tiny_dir):
         pick_dtype("cpu", "int3")
     emb = _load(tiny_dir)
     assert emb.batch_size == 4
-    bf = __import__("soundfinder.embed", fromlist=["ClapEmbedder"]).ClapEmbedder.load(
+    bf = __import__("soundfinder.model", fromlist=["ClapEmbedder"]).ClapEmbedder.load(
         str(tiny_dir), device="cpu", precision="bfloat16")
     clips = _clips()[:3]
     cos = (bf.encode_audio(clips) * emb.encode_audio(clips)).sum(axis=1)
@@ -114,7 +114,7 @@ def test_batch_size_and_precision_choices(tiny_dir):
 
 
 def test_text_cache_returns_identical_vectors(tiny_dir):
-    from soundfinder.search import TextCache
+    from soundfinder.query.search import TextCache
 
     emb = _load(tiny_dir)
     emb.warm_up()

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from soundfinder import selftest
+from soundfinder.cli import selftest
 
 
 def test_selftest_passes_in_a_subprocess(tmp_path):
@@ -53,7 +53,7 @@ def test_marks_fall_back_to_ascii():
 
 
 def test_registers_selftest_and_stays_light():
-    code = ("import sys, soundfinder.selftest as s, argparse; p = argparse.ArgumentParser(); "
+    code = ("import sys, soundfinder.cli.selftest as s, argparse; p = argparse.ArgumentParser(); "
             "s.register(p.add_subparsers()); "
             "heavy = [m for m in ('torch', 'transformers', 'PySide6', 'numpy') if m in sys.modules]; "
             "print(heavy)")

@@ -11,23 +11,25 @@ import numpy as np
 import pytest
 
 from soundfinder import resources
-from soundfinder.tagging import (
+from soundfinder.query.vocabularies import (
     DEFAULT_TEMPLATES,
     Label,
-    LabelMatrixCache,
     LabelSet,
     LabelSetError,
+    label_set_dirs,
+    load_label_set,
+    load_label_sets,
+    save_user_label_set,
+)
+from soundfinder.query.zeroshot import (
+    LabelMatrixCache,
     Tag,
     TagPolicy,
     calibrate,
     classify,
     describe,
     label_matrix,
-    label_set_dirs,
-    load_label_set,
-    load_label_sets,
     neutral_vector,
-    save_user_label_set,
     tagger_version,
 )
 

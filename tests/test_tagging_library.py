@@ -14,15 +14,16 @@ import os
 import numpy as np
 import pytest
 
-import soundfinder.tagger as tagger_mod
-from soundfinder.embed.model import EmbeddingSpace
+import soundfinder.query.autotag as tagger_mod
+from soundfinder.cli.tags import export_csv, parse_csv
 from soundfinder.indexing import index_paths
 from soundfinder.library import Batch, FileInfo, Library, SpaceMismatchError
 from soundfinder.library.tags import AUTO, REJECTED, USER, AutoTag, NotInLibraryError, TagError
-from soundfinder.search import search_text
-from soundfinder.tagger import describe_file, label_sets_for, tag_library
-from soundfinder.tagging import Label, LabelSet, save_user_label_set, tagger_version
-from soundfinder.tagging_cli import export_csv, parse_csv
+from soundfinder.model.clap import EmbeddingSpace
+from soundfinder.query.autotag import describe_file, label_sets_for, tag_library
+from soundfinder.query.search import search_text
+from soundfinder.query.vocabularies import Label, LabelSet, save_user_label_set
+from soundfinder.query.zeroshot import tagger_version
 from tests.conftest import tone, write
 
 DIM = 16

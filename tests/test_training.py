@@ -14,7 +14,7 @@ import soundfile as sf
 
 torch = pytest.importorskip("torch")
 
-from soundfinder.embed.tiny import build_tiny_model  # noqa: E402
+from soundfinder.model.tiny import build_tiny_model  # noqa: E402
 from soundfinder.training.captions import Pair, caption_from_path, collect_pairs, group_split  # noqa: E402
 from soundfinder.training.clips import Augment  # noqa: E402
 from soundfinder.training.loss import clip_loss, positive_targets  # noqa: E402
@@ -105,7 +105,7 @@ def test_learning_rate_warms_up_then_decays():
 def test_mel_matches_the_processor(tiny_model):
     from transformers import ClapProcessor
 
-    from soundfinder.embed.features import MelFrontEnd
+    from soundfinder.model.features import MelFrontEnd
 
     processor = ClapProcessor.from_pretrained(str(tiny_model))
     rng = np.random.default_rng(0)
@@ -200,7 +200,7 @@ def _config(**kw) -> TrainConfig:
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory) -> Path:
     """The tiny checkpoint with a working tokenizer (tiny.py's knows only its special tokens)."""
-    from soundfinder.embed.tiny import tiny_config
+    from soundfinder.model.tiny import tiny_config
     from soundfinder.training.tokenizer import replace_tokenizer, train_caption_tokenizer
 
     tokenizer = train_caption_tokenizer(["low tone high tone noise kick snare hat"] * 4, vocab_size=300)

@@ -1,5 +1,5 @@
 import sys
 
-from soundfinder.gui.screenshot import main
+from soundfinder.gui.tools.screenshot import main
 
 sys.exit(main())

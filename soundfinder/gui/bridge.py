@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from PySide6.QtCore import QObject, Signal
 
 from soundfinder.gui.threads import run_task, serial_executor
-from soundfinder.search import Hit
+from soundfinder.query.search import Hit
 
 # Hits beyond this many are shown without telling user tags from auto tags (one query each).
 SOURCE_LIMIT = 2000
@@ -88,8 +88,8 @@ class CoreBridge(QObject):
         self.modelLoading.emit(model)
 
         def load():
-            from soundfinder.embed import ClapEmbedder
-            from soundfinder.embed.model import threads_hint
+            from soundfinder.model import ClapEmbedder
+            from soundfinder.model.clap import threads_hint
 
             pre = self.preloaded
             if pre is not None and pre.space.model == os.path.abspath(os.path.expanduser(model)):
@@ -181,13 +181,13 @@ class CoreBridge(QObject):
         return out
 
     def search(self, text: str, k: int, tags: list[str] = ()) -> int:
-        from soundfinder.search import search_text
+        from soundfinder.query.search import search_text
 
         tags = list(tags)
         return self._ask(text, lambda: search_text(self.library, self.embedder, text, k, tags=tags))
 
     def similar(self, path: str, k: int, tags: list[str] = ()) -> int:
-        from soundfinder.search import search_similar
+        from soundfinder.query.search import search_similar
 
         tags = list(tags)
         return self._ask(f"similar:{path}", lambda: search_similar(self.library, self.embedder, path, k,
@@ -196,7 +196,7 @@ class CoreBridge(QObject):
     def browse(self, limit: int = 10000, tags: list[str] = ()) -> int:
         """Every indexed file (up to `limit`) carrying all `tags`, by path: what an empty search shows."""
         from soundfinder.library import INDEXED
-        from soundfinder.search import Hit
+        from soundfinder.query.search import Hit
 
         tags = list(tags)
 
@@ -244,7 +244,7 @@ class CoreBridge(QObject):
 
     def save_label_set(self, label_set, callback) -> None:
         """Save a user label set into the library folder; `callback(result=path, error=)`."""
-        from soundfinder.tagging import save_user_label_set
+        from soundfinder.query.vocabularies import save_user_label_set
 
         root = self.library.root
         run_task(lambda: save_user_label_set(root, label_set), callback, self._queries)

@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
 from soundfinder import config
 
 # Options whose values come from a fixed list (the core declares them as free strings).
-CHOICES = {"device": ["auto", "cpu", "cuda", "mps"], "precision": ["auto", "float32", "bfloat16", "float16"]}
 FOLDER_OPTIONS = {"library": "Choose the library folder", "model": "Choose a local CLAP model folder"}
 LABELS = {"results": "Results per search"}
 
@@ -48,9 +47,9 @@ class SettingsDialog(QDialog):
         layout.addWidget(buttons)
 
     def _editor(self, name: str, opt, value) -> QWidget:
-        if name in CHOICES:
+        if opt.choices:
             w = QComboBox()
-            w.addItems(CHOICES[name])
+            w.addItems(list(opt.choices))
             w.setCurrentText(str(value))
         elif isinstance(opt.default, bool):
             w = QCheckBox()

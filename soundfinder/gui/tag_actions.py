@@ -40,7 +40,7 @@ class TagController(QObject):
     def auto_tag(self, set_names: list[str] | None = None) -> None:
         if self.tagger.busy or not self.window.writable():
             return
-        from soundfinder.tagger import TagProgress
+        from soundfinder.query.autotag import TagProgress
 
         self.bar.auto_button.setEnabled(False)
         self.window.panel.show_tagging(TagProgress("label sets", 0, 1, 0, 0))

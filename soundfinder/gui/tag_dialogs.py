@@ -152,7 +152,7 @@ class LabelSetDialog(QDialog):
 
     def label_set(self):
         """The label set as entered; raises LabelSetError with a readable message when invalid."""
-        from soundfinder.tagging import LabelSet
+        from soundfinder.query.vocabularies import LabelSet
 
         labels = list(dict.fromkeys(line.strip() for line in self.labels.toPlainText().splitlines()
                                     if line.strip()))
@@ -160,7 +160,7 @@ class LabelSetDialog(QDialog):
                                    "mode": self.mode.currentData(), "labels": [{"name": n} for n in labels]})
 
     def accept(self) -> None:
-        from soundfinder.tagging import LabelSetError
+        from soundfinder.query.vocabularies import LabelSetError
 
         try:
             self.label_set()

@@ -6,7 +6,7 @@ each callback as a signal, which Qt queues onto the UI thread. Requests (add or 
 folder, pause, resume, cancel) only queue work or set flags; starting (which walks folders to
 set up watches) runs on a background thread, stopping (which joins the worker) at close.
 
-`AutoTagger` runs `soundfinder.tagger.tag_library` on its own thread. Only one writer may touch
+`AutoTagger` runs `soundfinder.query.autotag.tag_library` on its own thread. Only one writer may touch
 the library at a time: the tagger holds the `SerialLibrary` lock while it writes, so the live
 worker simply waits at its next commit (its queue, its watches and its progress stay as they were).
 """
@@ -111,7 +111,7 @@ class LiveBridge(QObject):
 
 
 class AutoTagger(QObject):
-    progress = Signal(object)  # soundfinder.tagger.TagProgress
+    progress = Signal(object)  # soundfinder.query.autotag.TagProgress
     finished = Signal(object)  # TagSummary
     failed = Signal(str)
 
@@ -126,7 +126,7 @@ class AutoTagger(QObject):
 
     def start(self, library, embedder, set_names: list[str] | None = None) -> None:
         """Auto-tag every indexed file of `library` (a SerialLibrary) with the named sets (default all)."""
-        from soundfinder.tagger import TagProgress, label_sets_for, matrix_cache, tag_library
+        from soundfinder.query.autotag import TagProgress, label_sets_for, matrix_cache, tag_library
 
         if self._cancel is not None:
             return

@@ -5,7 +5,7 @@ source one of:
 
     user      the person added it. Auto-tagging never overwrites or removes it.
     auto      the zero-shot tagger added it; `label_set` and `tagger` (model + vocabulary +
-              rules version, see `soundfinder.tagging.tagger_version`) say where it came from
+              rules version, see `soundfinder.query.zeroshot.tagger_version`) say where it came from
               and `score` is the tagger's confidence in [0, 1].
     rejected  the person removed it ("this is not a kick"). Auto-tagging never adds it back.
               It is not shown as a tag, not counted and not matched by filters; setting the
@@ -55,7 +55,7 @@ class NotInLibraryError(TagError):
 
 
 class AutoTag(NamedTuple):
-    """What the tagger proposes for one file (`soundfinder.tagging.Tag` fits: label, score,
+    """What the tagger proposes for one file (`soundfinder.query.zeroshot.Tag` fits: label, score,
     confidence; the confidence is stored as the row's score)."""
 
     label: str

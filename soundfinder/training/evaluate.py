@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from soundfinder.embed.features import MelFrontEnd
+from soundfinder.model.features import MelFrontEnd
 from soundfinder.training.captions import Pair
 from soundfinder.training.clips import fixed_window, load_clips
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from soundfinder.embed.features import MelFrontEnd
+from soundfinder.model.features import MelFrontEnd
 from soundfinder.training.captions import Pair
 from soundfinder.training.clips import Augment, augmented_window, load_clips
 from soundfinder.training.loss import clip_loss, positive_targets

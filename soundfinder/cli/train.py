@@ -70,7 +70,7 @@ def _progress(step: int, total: int, loss: float, eta: float) -> None:
 
 
 def cmd_tune(args) -> int:
-    from soundfinder.cli import CliError, _quiet_transformers
+    from soundfinder.cli.common import CliError, _quiet_transformers
     from soundfinder.training.trainer import TooFewPairsError, TrainConfig, TrainingCancelled
     from soundfinder.training.tune import heldout_table, tune
 
@@ -114,7 +114,7 @@ def cmd_tune(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from soundfinder.cli import CliError, _quiet_transformers
+    from soundfinder.cli.common import CliError, _quiet_transformers
     from soundfinder.training.captions import Pair, read_captions_csv
     from soundfinder.training.tune import evaluate_cli
 

@@ -1,6 +1,6 @@
 """Measure UI-thread stalls while the app indexes folders (a 10 ms timer records its worst gap).
 
-    python -m soundfinder.gui.stallcheck --library NEW_DIR --model M FOLDER... [--shot mid.png]
+    python -m soundfinder.gui.tools.stallcheck --library NEW_DIR --model M FOLDER... [--shot mid.png]
 
 Prints the worst and 99th-percentile gaps between timer ticks: how long the event loop was
 kept from running, i.e. how long the window could not repaint or react to a key.
@@ -15,7 +15,7 @@ import time
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m soundfinder.gui.stallcheck")
+    p = argparse.ArgumentParser(prog="python -m soundfinder.gui.tools.stallcheck")
     p.add_argument("folders", nargs="+")
     p.add_argument("--library", required=True)
     p.add_argument("--model")

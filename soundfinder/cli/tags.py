@@ -16,9 +16,9 @@ EXPORT_COLUMNS = ("path", "tag", "source", "label_set", "score", "tagger")
 
 
 def _cli():
-    from soundfinder import cli
+    from soundfinder.cli import common
 
-    return cli
+    return common
 
 
 def _label_set_error(e: Exception):
@@ -56,8 +56,8 @@ class _TagProgressPrinter:
 
 
 def cmd_tag(args) -> int:
-    from soundfinder.tagger import tag_library
-    from soundfinder.tagging import LabelSetError
+    from soundfinder.query.autotag import tag_library
+    from soundfinder.query.vocabularies import LabelSetError
 
     cli = _cli()
     embedder = cli.load_embedder(args)
@@ -91,8 +91,8 @@ def cmd_tag(args) -> int:
 def cmd_describe(args) -> int:
     from soundfinder.audio import DecodeError
     from soundfinder.library import LibraryError
-    from soundfinder.tagger import describe_file
-    from soundfinder.tagging import LabelSetError
+    from soundfinder.query.autotag import describe_file
+    from soundfinder.query.vocabularies import LabelSetError
 
     cli = _cli()
     if not os.path.isfile(args.file):
@@ -248,8 +248,13 @@ def cmd_tags_export(args) -> int:
 # -- labelsets ----------------------------------------------------------------------------
 
 def cmd_labelsets_add(args) -> int:
-    from soundfinder.tagger import label_sets_for
-    from soundfinder.tagging import LabelSetError, load_label_set, load_label_sets, save_user_label_set
+    from soundfinder.query.autotag import label_sets_for
+    from soundfinder.query.vocabularies import (
+        LabelSetError,
+        load_label_set,
+        load_label_sets,
+        save_user_label_set,
+    )
 
     cli = _cli()
     try:
@@ -273,8 +278,9 @@ def cmd_labelsets_add(args) -> int:
 
 def cmd_labelsets_list(args) -> int:
     from soundfinder.library import LibraryError
-    from soundfinder.tagger import label_sets_for
-    from soundfinder.tagging import LabelSetError, tagger_version
+    from soundfinder.query.autotag import label_sets_for
+    from soundfinder.query.vocabularies import LabelSetError
+    from soundfinder.query.zeroshot import tagger_version
 
     cli = _cli()
     try:

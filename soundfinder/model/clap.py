@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from soundfinder.embed.windows import MAX_WINDOWS, PREPROCESS_VERSION, split_windows
+from soundfinder.model.windows import MAX_WINDOWS, PREPROCESS_VERSION, split_windows
 
 
 class ModelLoadError(Exception):
@@ -166,7 +166,7 @@ class ClapEmbedder:
         self._front_end = None
         self.front_end = "reference"
         if front_end == "torch":
-            from soundfinder.embed.features import MelFrontEnd
+            from soundfinder.model.features import MelFrontEnd
 
             try:
                 # Features are computed in float32 (float64 would be slower for no gain in the

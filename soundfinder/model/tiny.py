@@ -97,5 +97,5 @@ def build_tiny_model(out_dir: str | Path, seed: int = 0, config=None) -> Path:
         _spread(model)
     model.save_pretrained(str(out), safe_serialization=True)
     ClapProcessor(feature_extractor=unfused_feature_extractor(), tokenizer=tokenizer).save_pretrained(str(out))
-    (out / "soundfinder-model.json").write_text(json.dumps({"built_by": "soundfinder.embed.tiny", "seed": seed}))
+    (out / "soundfinder-model.json").write_text(json.dumps({"built_by": "soundfinder.model.tiny", "seed": seed}))
     return out

@@ -38,7 +38,7 @@ class _ChangePrinter:
         self.stream = stream
 
     def __call__(self, changes) -> None:
-        from soundfinder.cli import _display as d
+        from soundfinder.cli.common import display as d
 
         lines = [f"+ {d(p)}" for p in changes.added] + [f"~ {d(p)}" for p in changes.changed]
         lines += [f"- {d(p)}" for p in changes.removed] + [f"> {d(a)} -> {d(b)}" for a, b in changes.moved]
@@ -65,7 +65,7 @@ def cmd_watch(args) -> int:
     import signal
     import threading
 
-    from soundfinder.cli import CliError, load_embedder, open_library
+    from soundfinder.cli.common import CliError, load_embedder, open_library
     from soundfinder.indexing.watch import LiveLibrary
 
     for p in args.paths:

@@ -25,19 +25,16 @@ import numpy as np
 from soundfinder import config
 from soundfinder.library import Library, SpaceMismatchError
 from soundfinder.library.tags import TagRecord
-from soundfinder.tagging import (
+from soundfinder.query.vocabularies import LabelSet, LabelSetError, label_set_dirs, load_label_sets
+from soundfinder.query.zeroshot import (
     DEFAULT_POLICY,
     Calibration,
     DescriptionPart,
     LabelMatrixCache,
-    LabelSet,
-    LabelSetError,
     TagPolicy,
     calibrate,
     classify,
     describe,
-    label_set_dirs,
-    load_label_sets,
     tagger_version,
 )
 
@@ -275,7 +272,7 @@ def describe_file(library: Library | None, embedder, path: str, *, policy: TagPo
     Raises:
         DecodeError: the file cannot be decoded. LabelSetError: an invalid label set file.
     """
-    from soundfinder.search import embed_file
+    from soundfinder.query.search import embed_file
 
     if library is not None:
         _check_space(library, embedder)

@@ -138,8 +138,8 @@ def _stdout_fd_silenced():
 
 
 def _model(tmp, device):
-    from soundfinder.embed import ClapEmbedder
-    from soundfinder.embed.tiny import build_tiny_model
+    from soundfinder.model import ClapEmbedder
+    from soundfinder.model.tiny import build_tiny_model
 
     with _stdout_fd_silenced():  # the tokenizer trainer's progress bar writes to fd 1
         folder = build_tiny_model(os.path.join(tmp, "model"))
@@ -202,7 +202,7 @@ def _index(tmp, wav, embedder):
 def _search_text(lib, embedder):
     import math
 
-    from soundfinder.search import search_text
+    from soundfinder.query.search import search_text
 
     hits = search_text(lib, embedder, "a punchy kick drum", k=3)
     if len(hits) != 3 or not all(math.isfinite(h.score) and -1.001 <= h.score <= 1.001 for h in hits):
@@ -211,7 +211,7 @@ def _search_text(lib, embedder):
 
 
 def _search_similar(lib, embedder, target):
-    from soundfinder.search import search_similar
+    from soundfinder.query.search import search_similar
 
     hits = search_similar(lib, embedder, target, k=3)
     if not hits or hits[0].path != os.path.abspath(target) or hits[0].score <= 0.99:

@@ -1,0 +1,181 @@
+"""Library commands: index, search, similar, status, list, forget.
+
+Light at import: the model, numpy and the library are imported inside the handlers so
+`soundfinder --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import os
+
+from soundfinder import config
+from soundfinder.cli.common import (
+    CliError,
+    ProgressPrinter,
+    check_space,
+    display,
+    load_embedder,
+    open_library,
+    print_json,
+)
+
+
+def cmd_index(args) -> int:
+    from soundfinder.indexing import index_paths
+
+    for p in args.paths:
+        if not os.path.exists(p):
+            raise CliError(f"no such file or folder: {p}")
+    embedder = load_embedder(args)
+    printer = ProgressPrinter()
+    with open_library(args, embedder) as lib:
+        try:
+            summary = index_paths(lib, embedder, args.paths, progress=printer)
+        finally:
+            printer.close()
+    if args.json:
+        print_json(summary.to_json())
+    else:
+        s = summary
+        print(f"new {s.new}, changed {s.changed}, moved {s.moved}, removed {s.removed}, "
+              f"unchanged {s.unchanged}, failed {s.failed}" + (f", offline {s.offline}" if s.offline else "")
+              + f" ({s.seconds:.1f} s)")
+        for path, reason in s.failures[:50]:
+            print(f"  failed: {display(path)}: {reason}")
+        if len(s.failures) > 50:
+            print(f"  ... and {len(s.failures) - 50} more (soundfinder list --failed)")
+        for path, reason in s.problems:
+            print(f"  skipped folder: {display(path)}: {reason} (its files are kept as they were)")
+    return 0
+
+
+def _print_hits(hits, as_json: bool) -> None:
+    if as_json:
+        print_json([h.to_json() for h in hits])
+        return
+    if not hits:
+        print("no results")
+    for h in hits:
+        tags = f"  [{', '.join(h.record.tags)}]" if h.record.tags else ""
+        print(f"{h.score:6.3f}  {display(h.path)}{tags}")
+
+
+def cmd_search(args) -> int:
+    from soundfinder.query.search import search_text
+
+    if not args.text.strip():
+        raise CliError("the search text is empty")
+    embedder = load_embedder(args)
+    with open_library(args, embedder, readonly=True) as lib:
+        check_space(lib, embedder)
+        _print_hits(search_text(lib, embedder, args.text, k=args.k, tags=args.tag, not_tags=args.not_tag),
+                    args.json)
+    return 0
+
+
+def cmd_similar(args) -> int:
+    from soundfinder.audio import DecodeError
+    from soundfinder.query.search import search_similar
+
+    if not os.path.isfile(args.file):
+        raise CliError(f"no such file: {args.file}")
+    embedder = load_embedder(args)
+    with open_library(args, embedder, readonly=True) as lib:
+        check_space(lib, embedder)
+        try:
+            hits = search_similar(lib, embedder, args.file, k=args.k, tags=args.tag, not_tags=args.not_tag)
+        except DecodeError as e:
+            raise CliError(str(e)) from None
+        _print_hits(hits, args.json)
+    return 0
+
+
+def cmd_status(args) -> int:
+    from soundfinder.library import LibraryError
+
+    try:
+        lib = open_library(args, readonly=True)
+    except LibraryError:
+        stats = {"files": 0, "indexed": 0, "failed": 0, "offline": 0, "vectors": 0, "model": None,
+                 "library": str(config.get("library", args.library)), "folders": []}
+    else:
+        with lib:
+            stats = lib.stats()
+    if args.json:
+        print_json(stats)
+    else:
+        print(f"library  {stats['library']}\nmodel    {stats['model']}\nfiles    {stats['files']} "
+              f"({stats['indexed']} indexed, {stats['failed']} failed, {stats['offline']} offline)\n"
+              f"vectors  {stats['vectors']}")
+        for f in stats["folders"]:
+            print(f"folder   {f}")
+    return 0
+
+
+def cmd_list(args) -> int:
+    with open_library(args, readonly=True) as lib:
+        records = list(lib.files("failed" if args.failed else None))
+        lib.attach_tags(records)
+    if args.json:
+        print_json([r.to_json() for r in records])
+    else:
+        for r in records:
+            extra = f"  {r.error}" if r.error else ""
+            print(f"{r.status:8} {display(r.path)}{extra}")
+    return 0
+
+
+def cmd_forget(args) -> int:
+    paths = [os.path.abspath(p) for p in args.paths]
+    with open_library(args) as lib:
+        n = 0
+        for p in paths:
+            under = [r.path for r in lib.files_under(p)]
+            n += lib.forget(under + [p])
+    print(f"forgot {n} file(s); nothing on disk was touched")
+    return 0
+
+
+
+def register(sub) -> None:
+
+    s = sub.add_parser("index", help="add folders or files to the library and embed new sounds")
+    s.add_argument("paths", nargs="+", metavar="PATH")
+    s.add_argument("--json", action="store_true", help="print the summary as JSON")
+    s.set_defaults(func=cmd_index)
+
+    s = sub.add_parser("search", help="find sounds matching a description")
+    s.add_argument("text")
+    s.add_argument("-k", type=int, default=20, help="number of results (default 20)")
+    s.add_argument("--json", action="store_true")
+    add_tag_filters(s)
+    s.set_defaults(func=cmd_search)
+
+    s = sub.add_parser("similar", help="find sounds like a file (inside or outside the library)")
+    s.add_argument("file")
+    s.add_argument("-k", type=int, default=20)
+    s.add_argument("--json", action="store_true")
+    add_tag_filters(s)
+    s.set_defaults(func=cmd_similar)
+
+    s = sub.add_parser("status", help="library counts and model")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_status)
+
+    s = sub.add_parser("list", help="every file in the catalog")
+    s.add_argument("--failed", action="store_true", help="only files that could not be indexed")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_list)
+
+    s = sub.add_parser("forget", help="remove files or folders from the library (not from disk)")
+    s.add_argument("paths", nargs="+", metavar="PATH")
+    s.set_defaults(func=cmd_forget)
+
+
+
+def add_tag_filters(s) -> None:
+    s.add_argument("--tag", action="append", default=[], metavar="TAG",
+                   help="only sounds with this tag (repeat: all of them)")
+    s.add_argument("--not-tag", action="append", default=[], metavar="TAG", help="no sounds with this tag")
+
+
