@@ -97,21 +97,7 @@ class LibraryPanel(QWidget):
         self.watch_label.setWordWrap(True)
         layout.addWidget(self.watch_label)
 
-        self.tag_box = QWidget()
-        tbox = QVBoxLayout(self.tag_box)
-        tbox.setContentsMargins(0, 6, 0, 0)
-        self.tag_label = QLabel()
-        self.tag_progress = QProgressBar()
-        self.tag_progress.setRange(0, 1000)
-        self.tag_cancel = QPushButton("Cancel")
-        self.tag_cancel.clicked.connect(self.cancelTaggingRequested)
-        trow = QHBoxLayout()
-        trow.addWidget(self.tag_progress, 1)
-        trow.addWidget(self.tag_cancel)
-        tbox.addWidget(self.tag_label)
-        tbox.addLayout(trow)
-        layout.addWidget(self.tag_box)
-        self.tag_box.hide()
+        layout.addWidget(self._build_tag_box())
 
         self.errors_title = QLabel("Problems")
         self.errors_title.setObjectName("panelTitle")
@@ -126,6 +112,24 @@ class LibraryPanel(QWidget):
         self._watching = False
         self._show_errors()
         self._update_buttons()
+
+    def _build_tag_box(self) -> QWidget:
+        """The auto-tagging progress row (hidden until a tagging run starts)."""
+        self.tag_box = QWidget()
+        tbox = QVBoxLayout(self.tag_box)
+        tbox.setContentsMargins(0, 6, 0, 0)
+        self.tag_label = QLabel()
+        self.tag_progress = QProgressBar()
+        self.tag_progress.setRange(0, 1000)
+        self.tag_cancel = QPushButton("Cancel")
+        self.tag_cancel.clicked.connect(self.cancelTaggingRequested)
+        trow = QHBoxLayout()
+        trow.addWidget(self.tag_progress, 1)
+        trow.addWidget(self.tag_cancel)
+        tbox.addWidget(self.tag_label)
+        tbox.addLayout(trow)
+        self.tag_box.hide()
+        return self.tag_box
 
     # -- folders -------------------------------------------------------------------------
 

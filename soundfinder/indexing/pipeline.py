@@ -12,16 +12,11 @@ import errno
 import os
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-import numpy as np
-import soundfile as sf
-
-from soundfinder.audio import DecodeError, decode
-from soundfinder.indexing.scan import content_hash, scan_folders
+from soundfinder.indexing.embedding import embed_new, fail, info_with_metadata
+from soundfinder.indexing.scan import ScanResult, content_hash, scan_folders
 from soundfinder.library import FAILED, INDEXED, OFFLINE, Batch, FileInfo, Library
 
 
@@ -64,6 +59,14 @@ class IndexSummary:
     wait_decode_seconds: float = 0.0  # waiting for a decode worker: the model starved
     wait_commit_seconds: float = 0.0  # waiting for the previous commit to finish
 
+    def add(self, other: IndexSummary) -> None:
+        """Count another run's work into this one (a watcher's running totals)."""
+        for k in ("new", "changed", "moved", "removed", "unchanged", "failed", "offline", "embedded"):
+            setattr(self, k, getattr(self, k) + getattr(other, k))
+        self.failures.extend(other.failures)
+        self.seconds += other.seconds
+        self.cancelled = self.cancelled or other.cancelled
+
     def to_json(self) -> dict:
         d = {k: getattr(self, k) for k in ("new", "changed", "moved", "removed", "unchanged", "failed",
                                            "offline", "embedded", "seconds", "cancelled")}
@@ -73,24 +76,6 @@ class IndexSummary:
 
 
 ProgressFn = Callable[[Progress], None]
-
-
-def _info_with_metadata(info: FileInfo) -> FileInfo:
-    try:
-        with open(info.path, "rb") as f:  # a file object: soundfile cannot take non-UTF-8 names
-            i = sf.info(f)
-        info.duration, info.sample_rate, info.channels = i.duration, i.samplerate, i.channels
-        info.format, info.subtype = i.format, i.subtype
-    except Exception:  # metadata is a nicety; the vector is what counts
-        pass
-    return info
-
-
-def _decode_for(path: str, rate: int):
-    try:
-        return decode(path, sample_rate=rate)
-    except DecodeError as e:
-        return e
 
 
 def index_paths(library: Library, embedder, roots: Iterable[str], *, progress: ProgressFn | None = None,
@@ -106,6 +91,40 @@ def index_paths(library: Library, embedder, roots: Iterable[str], *, progress: P
     scan = scan_folders(roots)
 
     # 1. Compare what is on disk with the catalog.
+    changes = _compare(library, roots, scan, summary)
+    # 2. Hash what changed: moves, duplicates and touched-but-identical files cost no model time.
+    prog = Progress("hashing", 0, len(changes.candidates))
+    to_embed = _hash_changes(library, scan, changes, summary, prog, report, cancel)
+    library.commit(changes.cheap)
+    for root in roots:
+        if os.path.isdir(root):
+            library.add_folder(root)
+
+    # 3. Embed new content, one file per distinct hash; byte-identical copies reuse its vector.
+    prog = Progress("embedding", 0, sum(len(v) for v in to_embed.values()), errors=prog.errors)
+    if to_embed:
+        report(prog)  # "embedding 0/N": the long phase starts now
+    changed = {i.path for i in changes.candidates if i.path in changes.known}
+    embed_new(library, embedder, to_embed, changed, summary, prog, report, cancel, files_per_batch,
+              decode_workers or max(2, min(4, (os.cpu_count() or 2))), commit_seconds)
+    summary.cancelled = cancel.is_set()
+    summary.seconds = time.monotonic() - t0
+    prog.phase = "done"
+    report(prog)
+    return summary
+
+
+@dataclass
+class _Changes:
+    """What differs between the disk and the catalog, before hashing."""
+
+    known: dict  # path -> FileRecord of the catalog's records under the roots
+    missing: dict  # path -> FileRecord: known, not on disk, not hidden by an unreadable folder
+    candidates: list[FileInfo]  # new or touched files (size, mtime or status differ)
+    cheap: Batch  # what commits without the model: grows while hashing
+
+
+def _compare(library: Library, roots: list[str], scan: ScanResult, summary: IndexSummary) -> _Changes:
     known = {}
     for root in roots:
         if os.path.isdir(root) or root in scan.missing_roots:
@@ -119,45 +138,41 @@ def index_paths(library: Library, embedder, roots: Iterable[str], *, progress: P
     missing = {p: r for p, r in known.items() if p not in scan.files
                and not any(p.startswith(m + os.sep) for m in hidden)}
     summary.problems.extend((p, r) for p, r in scan.problems if p not in scan.files)
-    candidates: list[FileInfo] = []
-    cheap = Batch(offline=offline)
     summary.offline = len(offline)
+    candidates: list[FileInfo] = []
     for path, info in scan.files.items():
         rec = known.get(path)
         if rec and rec.size == info.size and rec.mtime_ns == info.mtime_ns and rec.status != OFFLINE:
             summary.unchanged += 1
         else:
             candidates.append(info)
+    return _Changes(known, missing, candidates, Batch(offline=offline))
 
-    # 2. Hash what changed: moves, duplicates and touched-but-identical files cost no model time.
-    prog = Progress("hashing", 0, len(candidates))
-    by_hash_missing = {}
+
+def _hash_changes(library: Library, scan: ScanResult, changes: _Changes, summary: IndexSummary,
+                  prog: Progress, report: ProgressFn, cancel: threading.Event) -> dict[str, list[FileInfo]]:
+    """Hash each candidate and sort it: reused vector, move, known failure, or new content.
+
+    Returns {hash: files with that content} of what the model must see; the rest goes into
+    `changes.cheap`.
+    """
+    known, missing, cheap = changes.known, changes.missing, changes.cheap
+    by_hash_missing: dict[str, list[str]] = {}
     for p, r in missing.items():
         if r.hash and r.status == INDEXED:
             by_hash_missing.setdefault(r.hash, []).append(p)
     to_embed: dict[str, list[FileInfo]] = {}
-    for info in candidates:
+    for info in changes.candidates:
         if cancel.is_set():
             break
         prog.current = info.path
         rec = known.get(info.path)
-        try:
-            if info.size < 0:
-                raise OSError(scan.reason_for(info.path) or "unreadable")
-            info.hash = content_hash(info.path)
-        except OSError as e:
-            if info.size < 0:
-                reason = str(e)
-            elif isinstance(e, PermissionError):
-                reason = "unreadable: permission denied"
-            elif e.errno == errno.EINVAL and e.strerror:
-                reason = e.strerror
-            else:
-                reason = f"unreadable: {e.strerror or e}"
-            _fail(cheap, summary, prog, info, reason)
+        reason = _hash(info, scan)
+        if reason is not None:
+            fail(cheap, summary, prog, info, reason)
             continue
         if rec is not None and rec.hash == info.hash and rec.status == INDEXED:
-            cheap.reused.append((_info_with_metadata(info), rec.vector_id))
+            cheap.reused.append((info_with_metadata(info), rec.vector_id))
             summary.unchanged += 1
         elif rec is None and by_hash_missing.get(info.hash):
             old = by_hash_missing[info.hash].pop()
@@ -165,7 +180,7 @@ def index_paths(library: Library, embedder, roots: Iterable[str], *, progress: P
             cheap.moved.append((old, info))
             summary.moved += 1
         elif (vid := library.vector_for_hash(info.hash)) is not None:
-            cheap.reused.append((_info_with_metadata(info), vid))
+            cheap.reused.append((info_with_metadata(info), vid))
             _count_new(summary, rec)
         elif rec is not None and rec.status == FAILED and rec.hash == info.hash:
             summary.failed += 1  # same bytes failed before; keep the reason, skip the decode
@@ -179,24 +194,24 @@ def index_paths(library: Library, embedder, roots: Iterable[str], *, progress: P
     if not cancel.is_set():  # an interrupted hash pass may not have seen every move yet
         cheap.removed = list(missing)
         summary.removed = len(missing)
-    library.commit(cheap)
-    for root in roots:
-        if os.path.isdir(root):
-            library.add_folder(root)
+    return to_embed
 
-    # 3. Embed new content, one file per distinct hash; byte-identical copies reuse its vector.
-    firsts = [infos[0] for infos in to_embed.values()]
-    prog = Progress("embedding", 0, sum(len(v) for v in to_embed.values()), errors=prog.errors)
-    changed = {i.path for i in candidates if i.path in known}
-    if firsts:
-        report(prog)  # "embedding 0/N": the long phase starts now
-    _embed(library, embedder, firsts, to_embed, changed, summary, prog, report, cancel, files_per_batch,
-           decode_workers or max(2, min(4, (os.cpu_count() or 2))), commit_seconds)
-    summary.cancelled = cancel.is_set()
-    summary.seconds = time.monotonic() - t0
-    prog.phase = "done"
-    report(prog)
-    return summary
+
+def _hash(info: FileInfo, scan: ScanResult) -> str | None:
+    """Set `info.hash`; returns why the file cannot be read instead, where it cannot."""
+    try:
+        if info.size < 0:
+            raise OSError(scan.reason_for(info.path) or "unreadable")
+        info.hash = content_hash(info.path)
+    except OSError as e:
+        if info.size < 0:
+            return str(e)
+        if isinstance(e, PermissionError):
+            return "unreadable: permission denied"
+        if e.errno == errno.EINVAL and e.strerror:
+            return e.strerror
+        return f"unreadable: {e.strerror or e}"
+    return None
 
 
 def _count_new(summary: IndexSummary, rec) -> None:
@@ -204,192 +219,3 @@ def _count_new(summary: IndexSummary, rec) -> None:
         summary.new += 1
     else:
         summary.changed += 1
-
-
-def _fail(batch: Batch, summary: IndexSummary, prog: Progress, info: FileInfo, reason: str) -> None:
-    batch.failed.append((info, reason))
-    summary.failed += 1
-    summary.failures.append((info.path, reason))
-    prog.errors.append((info.path, reason))
-
-
-@dataclass
-class _Prepared:
-    """One decoded file, cut into windows and (on CPU) already turned into model inputs."""
-
-    info: FileInfo
-    count: int  # windows
-    inputs: object  # torch tensor (count, 1, frames, mels), or the raw windows (accelerators)
-
-
-def _prepare(path: str, info: FileInfo, embedder, on_worker: bool):
-    """Decode worker: file -> windows -> (CPU) features. Runs on a pool thread; numpy, soxr,
-    libsndfile and torch release the GIL, so this overlaps the model's forward pass."""
-    try:
-        audio = decode(path, sample_rate=embedder.sample_rate)
-    except DecodeError as e:
-        return e
-    windows = embedder.windows(audio.samples)
-    inputs = embedder.audio_inputs(windows) if on_worker else windows
-    # Metadata now: the samples are dropped as soon as the features exist (CPU).
-    info.duration, info.sample_rate = audio.duration, audio.source_rate
-    info.channels, info.format, info.subtype = audio.channels, audio.format, audio.subtype
-    return _Prepared(info, len(windows), inputs)
-
-
-def _embed(library, embedder, firsts, groups, changed, summary, prog, report, cancel, files_per_batch, workers,
-           commit_seconds) -> None:
-    """Decode + features on `workers` threads, the model on this thread, commits on another.
-
-    The model sees full batches of `embedder.batch_size` windows mixed across files (a long
-    file's windows may straddle two batches); a file is committed once all its windows are
-    embedded, as the normalised mean of its windows' embeddings (as `encode_audio` does).
-    """
-    if not firsts:
-        return
-    import torch
-
-    on_worker = embedder.features_in_workers
-    batch_size = embedder.batch_size
-    # Enough decoded files in flight to fill the next batches while the model runs, bounded so
-    # memory stays small (each window's input is 256 KB).
-    prefetch = max(2 * batch_size, 2 * workers, 8)
-    pending: deque[tuple[FileInfo, Future]] = deque()
-    it = iter(firsts)
-    win_inputs: list = []  # queued windows (tensors or arrays), in file order
-    win_owner: list[int] = []  # slot of each queued window
-    slots: dict[int, list] = {}  # slot -> [prepared, sum of embeddings, windows left]
-    next_slot = 0
-    batch = Batch()
-    last_commit = time.monotonic()
-    committing: Future | None = None
-
-    def run_model(n: int) -> None:
-        t0 = time.perf_counter()
-        inputs, owners = win_inputs[:n], win_owner[:n]
-        del win_inputs[:n], win_owner[:n]
-        if on_worker:
-            feats = inputs[0] if len(inputs) == 1 else torch.cat(inputs)
-        else:
-            feats = embedder.audio_inputs([w for part in inputs for w in part])
-        emb = embedder.encode_inputs(feats)
-        summary.model_seconds += time.perf_counter() - t0
-        row = 0
-        for slot, part in zip(owners, inputs, strict=True):
-            k = part.shape[0] if on_worker else len(part)
-            entry = slots[slot]
-            entry[1] = entry[1] + emb[row:row + k].sum(axis=0)
-            entry[2] -= k
-            row += k
-            if entry[2] == 0:
-                finished(slots.pop(slot))
-
-    def finished(entry) -> None:
-        info, total = entry[0].info, entry[1]
-        vec = total / max(float(np.linalg.norm(total)), 1e-12)
-        batch.embedded.append((info, vec.astype(np.float32)))
-        summary.embedded += 1
-        prog.done += 1
-
-    def queued_windows() -> int:
-        return sum(p.shape[0] for p in win_inputs) if on_worker else sum(len(p) for p in win_inputs)
-
-    def take(n_windows: int) -> None:
-        """Run the model on up to `n_windows` queued windows (whole file parts, split if needed)."""
-        count, parts = 0, 0
-        while parts < len(win_inputs) and count < n_windows:
-            part = win_inputs[parts]
-            k = part.shape[0] if on_worker else len(part)
-            if count + k > n_windows:  # split this file's windows across two batches
-                cut = n_windows - count
-                win_inputs[parts:parts + 1] = [part[:cut], part[cut:]]
-                win_owner[parts:parts + 1] = [win_owner[parts]] * 2
-                k = cut
-            count += k
-            parts += 1
-        run_model(parts)
-
-    def do_commit(b: Batch) -> int:
-        """Commit thread: the batch, then byte-identical copies of what it embedded."""
-        library.commit(b)
-        dupes = Batch()
-        for info, _ in b.embedded:
-            rest = groups[info.hash][1:]
-            if rest:
-                vid = library.vector_for_hash(info.hash)
-                dupes.reused.extend((_info_with_metadata(i), vid) for i in rest)
-        library.commit(dupes)
-        return len(dupes.reused)
-
-    def wait_commit() -> None:
-        nonlocal committing
-        if committing is not None:
-            fut, committing = committing, None
-            t0 = time.perf_counter()
-            prog.done += fut.result()  # re-raises a failed commit here
-            summary.wait_commit_seconds += time.perf_counter() - t0
-
-    def commit(wait: bool = False) -> None:
-        nonlocal batch, last_commit, committing
-        wait_commit()  # one commit in flight at a time: commits stay in order
-        if len(batch):
-            committing = committer.submit(do_commit, batch)
-            batch = Batch()
-        last_commit = time.monotonic()
-        if wait:
-            wait_commit()
-        report(prog)
-
-    main_threads = torch.get_num_threads()
-
-    def single_threaded():
-        # torch's intra-op thread count is per thread (OpenMP): a decode worker's STFT on one
-        # file's windows runs on one core instead of starting a team that competes with the
-        # model's threads. The global default this also sets is restored below.
-        torch.set_num_threads(1)
-
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode",
-                            initializer=single_threaded if on_worker else None) as pool, \
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="commit") as committer:
-        def fill():
-            while len(pending) < prefetch:
-                info = next(it, None)
-                if info is None:
-                    return
-                pending.append((info, pool.submit(_prepare, info.path, info, embedder, on_worker)))
-
-        try:
-            fill()
-            while pending and not cancel.is_set():
-                info, fut = pending.popleft()
-                fill()
-                t0 = time.perf_counter()
-                result = fut.result()
-                summary.wait_decode_seconds += time.perf_counter() - t0
-                prog.current = info.path
-                if isinstance(result, DecodeError):
-                    _fail(batch, summary, prog, info, result.reason)
-                    if info.path in changed:  # it was counted as changed/new before we knew
-                        summary.changed -= 1
-                    else:
-                        summary.new -= 1
-                    prog.done += 1
-                else:
-                    slots[next_slot] = [result, np.zeros(embedder.dim, dtype=np.float64), result.count]
-                    win_inputs.append(result.inputs)
-                    win_owner.append(next_slot)
-                    next_slot += 1
-                while queued_windows() >= batch_size and not cancel.is_set():
-                    take(batch_size)
-                if not pending and not cancel.is_set():
-                    while win_inputs:
-                        take(batch_size)
-                if len(batch) >= files_per_batch or time.monotonic() - last_commit > commit_seconds:
-                    commit()
-        finally:
-            for _, fut in pending:
-                fut.cancel()
-            # Files whose windows were not all embedded (cancel) are simply not committed: the
-            # next run picks them up.
-            commit(wait=True)
-    torch.set_num_threads(main_threads)  # the model thread's count, and the default for new threads

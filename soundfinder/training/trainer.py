@@ -198,39 +198,23 @@ def train(model, processor, pairs: list[Pair], cfg: TrainConfig, out_dir: str | 
     check_enough(pairs)
 
     # 2. Decode everything once; drop files that do not decode (recorded, never fatal).
-    clips, failed = load_clips([p.path for p in pairs], cfg.max_seconds)
-    keep = [i for i, c in enumerate(clips) if c.size]
-    pairs, clips = [pairs[i] for i in keep], [clips[i] for i in keep]
-    check_enough(pairs)
+    pairs, clips, failed = _decodable(pairs, cfg)
     batch = min(cfg.batch_size, len(pairs))
     steps_per_epoch = max(1, len(pairs) // batch // cfg.grad_accum)
     total = steps_per_epoch * cfg.epochs
     logmel = MelFrontEnd(processor.feature_extractor, device=device)
-    tokenizer = processor.tokenizer
 
     # 3. Model, what to train, optimizer; pick up a checkpoint of the same data.
     rec = {**(record or {}), "config": asdict(cfg), "n_train": len(pairs), "failed_files": failed,
            "data_fingerprint": fingerprint(pairs), "loss_history": []}
-    start = 0
     ckpt = last_checkpoint(out_dir) if cfg.resume else None
-    if ckpt is not None:
-        old = json.loads((ckpt / RECORD_FILE).read_text())
-        if old.get("data_fingerprint") != rec["data_fingerprint"]:
-            raise ValueError(f"{out_dir} holds a checkpoint trained on other data; choose a new output folder "
-                             "or turn resuming off")
-        model.load_state_dict(type(model).from_pretrained(str(ckpt)).state_dict())
-        start = old["step"]
-        if cfg.max_minutes:  # keep the time-boxed plan of the interrupted run
-            total = max(old["total_steps"], start)
-        rec["loss_history"] = old.get("loss_history", [])
+    start, total = _resume(model, ckpt, rec, cfg, total) if ckpt is not None else (0, total)
     model.to(device)
     params = select_trainable(model, cfg.train)
     optimizer = make_optimizer(params, cfg)
     if ckpt is not None and (ckpt / STATE_FILE).exists():
         optimizer.load_state_dict(torch.load(ckpt / STATE_FILE, map_location=device, weights_only=True))
-    amp_dtype = torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float16
-    use_amp = cfg.mixed_precision and device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
+    amp_dtype, use_amp, scaler = _mixed_precision(cfg, device)
 
     def checkpoint(step: int) -> Path:
         rec.update(step=step, total_steps=total, epoch=step / steps_per_epoch, finished=step >= total)
@@ -240,7 +224,6 @@ def train(model, processor, pairs: list[Pair], cfg: TrainConfig, out_dir: str | 
 
     # 4. Optimizer steps; each is grad_accum micro-batches of `batch` pairs.
     t0, step, last = time.monotonic(), start, ckpt
-    window = logmel.max_length
     while step < total:
         epoch, pos = divmod(step, steps_per_epoch)
         order = np.random.default_rng([cfg.seed, epoch]).permutation(len(pairs))
@@ -252,23 +235,13 @@ def train(model, processor, pairs: list[Pair], cfg: TrainConfig, out_dir: str | 
         for micro in range(cfg.grad_accum):
             first = (pos * cfg.grad_accum + micro) * batch
             idx = order[first:first + batch]
-            waves = [augmented_window(clips[i], window, cfg.augment, rng) for i in idx]
-            captions = [pairs[i].caption for i in idx]
-            feats = logmel(waves).clone()  # an ordinary tensor: autograd cannot save inference tensors
-            tokens = tokenizer(captions, padding=True, truncation=True, max_length=77, return_tensors="pt").to(device)
+            waves = [augmented_window(clips[i], logmel.max_length, cfg.augment, rng) for i in idx]
             with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
-                audio = model.get_audio_features(input_features=feats).pooler_output
-                text = model.get_text_features(input_ids=tokens["input_ids"],
-                                               attention_mask=tokens["attention_mask"]).pooler_output
-                loss = clip_loss(audio.float(), text.float(), model.logit_scale_a, model.logit_scale_t,
-                                 positive_targets(captions, device)) / cfg.grad_accum
+                loss = _batch_loss(model, logmel, processor.tokenizer, waves, [pairs[i].caption for i in idx],
+                                   device) / cfg.grad_accum
             scaler.scale(loss).backward()
             step_loss += loss.item()
-        scaler.unscale_(optimizer)
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        scaler.step(optimizer)
-        scaler.update()
-        optimizer.zero_grad(set_to_none=True)
+        _apply_gradients(optimizer, scaler, params)
         step += 1
         rec["loss_history"].append([step, round(step_loss, 5)])
 
@@ -276,10 +249,7 @@ def train(model, processor, pairs: list[Pair], cfg: TrainConfig, out_dir: str | 
         #    epoch), never beyond the configured epochs; the cosine follows the new length.
         elapsed = time.monotonic() - t0
         if cfg.max_minutes and (step - start == 5 or step % steps_per_epoch == 0):
-            pace = elapsed / (step - start)
-            fits = step + int((cfg.max_minutes * 60 - elapsed) / pace)
-            total = max(step, min(steps_per_epoch * cfg.epochs, fits))
-            rec["time_boxed_total_steps"] = total
+            total = rec["time_boxed_total_steps"] = _steps_that_fit(cfg, step, start, elapsed, steps_per_epoch)
         if progress:
             progress(step, total, step_loss, elapsed / (step - start) * (total - step))
         if step % steps_per_epoch == 0 or step == total or (cfg.save_every_steps and step % cfg.save_every_steps == 0):
@@ -289,3 +259,62 @@ def train(model, processor, pairs: list[Pair], cfg: TrainConfig, out_dir: str | 
     if last is None:  # resumed from a finished run
         last = checkpoint(step)
     return last
+
+
+def _resume(model, ckpt: Path, rec: dict, cfg: TrainConfig, total: int) -> tuple[int, int]:
+    """Load the checkpoint's weights into `model` and its loss history into `rec`; returns
+    (the step it stopped at, the run's total steps). Refuses a checkpoint of other data."""
+    old = json.loads((ckpt / RECORD_FILE).read_text())
+    if old.get("data_fingerprint") != rec["data_fingerprint"]:
+        raise ValueError(f"{ckpt.parent.parent} holds a checkpoint trained on other data; choose a new output "
+                         "folder or turn resuming off")
+    model.load_state_dict(type(model).from_pretrained(str(ckpt)).state_dict())
+    start = old["step"]
+    if cfg.max_minutes:  # keep the time-boxed plan of the interrupted run
+        total = max(old["total_steps"], start)
+    rec["loss_history"] = old.get("loss_history", [])
+    return start, total
+
+
+def _batch_loss(model, logmel, tokenizer, waves: list, captions: list[str], device) -> torch.Tensor:
+    """CLAP's contrastive loss on one micro-batch of (audio window, caption) pairs."""
+    feats = logmel(waves).clone()  # an ordinary tensor: autograd cannot save inference tensors
+    tokens = tokenizer(captions, padding=True, truncation=True, max_length=77, return_tensors="pt").to(device)
+    audio = model.get_audio_features(input_features=feats).pooler_output
+    text = model.get_text_features(input_ids=tokens["input_ids"],
+                                   attention_mask=tokens["attention_mask"]).pooler_output
+    return clip_loss(audio.float(), text.float(), model.logit_scale_a, model.logit_scale_t,
+                     positive_targets(captions, device))
+
+
+def _apply_gradients(optimizer, scaler, params) -> None:
+    """One optimizer step on the accumulated gradients, clipped to norm 1."""
+    scaler.unscale_(optimizer)
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    scaler.step(optimizer)
+    scaler.update()
+    optimizer.zero_grad(set_to_none=True)
+
+
+def _steps_that_fit(cfg: TrainConfig, step: int, start: int, elapsed: float, steps_per_epoch: int) -> int:
+    """The run's new length from the pace so far: what fits in `cfg.max_minutes`, never beyond
+    the configured epochs nor before the current step."""
+    pace = elapsed / (step - start)
+    fits = step + int((cfg.max_minutes * 60 - elapsed) / pace)
+    return max(step, min(steps_per_epoch * cfg.epochs, fits))
+
+
+def _decodable(pairs: list[Pair], cfg: TrainConfig) -> tuple[list[Pair], list[np.ndarray], list]:
+    """Decode every pair's audio once; (the pairs that decode, their clips, the failures)."""
+    clips, failed = load_clips([p.path for p in pairs], cfg.max_seconds)
+    keep = [i for i, c in enumerate(clips) if c.size]
+    pairs, clips = [pairs[i] for i in keep], [clips[i] for i in keep]
+    check_enough(pairs)
+    return pairs, clips, failed
+
+
+def _mixed_precision(cfg: TrainConfig, device):
+    """(autocast dtype, whether autocast is on, gradient scaler): mixed precision on CUDA only."""
+    amp_dtype = torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float16
+    use_amp = cfg.mixed_precision and device.type == "cuda"
+    return amp_dtype, use_amp, torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
