@@ -62,7 +62,9 @@ def _fail_catalog(monkeypatch):
 
     def upsert(self, *a, **k):
         real(self, *a, **k)
-        raise sqlite3.OperationalError("database or disk is full")
+        err = sqlite3.OperationalError("database or disk is full")
+        err.sqlite_errorcode, err.sqlite_errorname = sqlite3.SQLITE_FULL, "SQLITE_FULL"  # as SQLite sets them
+        raise err
 
     monkeypatch.setattr(Catalog, "upsert", upsert)
     return lambda: monkeypatch.setattr(Catalog, "upsert", real)

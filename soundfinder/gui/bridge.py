@@ -1,10 +1,9 @@
 """The GUI's handle on the core: the model and the library, used off the UI thread.
 
-The core's `Library` holds SQLite connections that must not be used by two threads at
-once, while the GUI searches, lists and indexes from several threads. `SerialLibrary`
-runs each library call under one lock (and materialises returned iterators inside it), so
-a search can slip in between two commits of a running indexing job without ever touching
-the database at the same time. The embedder is thread-safe on its own.
+The GUI searches, lists and indexes from several threads; the core's `Library` is safe to
+share between them (each call takes its lock), so a search slips in between two commits of a
+running indexing job. Where several calls must see one state, the bridge holds
+`library.lock` around them. The embedder is thread-safe on its own.
 
 Results come back as Qt signals on the main thread; a search result carries the sequence
 number of its query and is dropped when a newer query was asked in the meantime.
@@ -14,8 +13,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, Signal
@@ -25,26 +22,6 @@ from soundfinder.query.search import Hit
 
 # Hits beyond this many are shown without telling user tags from auto tags (one query each).
 SOURCE_LIMIT = 2000
-
-
-class SerialLibrary:
-    """A `Library` whose calls run one at a time, from any thread."""
-
-    def __init__(self, library):
-        self._library = library
-        self.lock = threading.RLock()
-
-    def __getattr__(self, name: str):
-        attr = getattr(self._library, name)
-        if not callable(attr):
-            return attr
-
-        def call(*args, **kwargs):
-            with self.lock:
-                out = attr(*args, **kwargs)
-                return list(out) if isinstance(out, Iterator) else out
-
-        return call
 
 
 @dataclass
@@ -70,7 +47,7 @@ class CoreBridge(QObject):
         super().__init__(parent)
         self.preloaded = preloaded
         self.embedder = None
-        self.library: SerialLibrary | None = None
+        self.library = None  # soundfinder.library.Library
         self.readonly = False
         self._queries = executor or serial_executor("query")
         self._loader = model_executor or serial_executor("model")
@@ -135,7 +112,7 @@ class CoreBridge(QObject):
                 self.libraryFailed.emit(str(error))
                 return
             lib, self.readonly = result
-            self.library = SerialLibrary(lib)
+            self.library = lib
             run_task(self.library.stats, lambda result=None, error=None:
                      self.libraryReady.emit(result or {}), self._queries)
 

@@ -7,7 +7,7 @@ folder, pause, resume, cancel) only queue work or set flags; starting (which wal
 set up watches) runs on a background thread, stopping (which joins the worker) at close.
 
 `AutoTagger` runs `soundfinder.query.autotag.tag_library` on its own thread. Only one writer may touch
-the library at a time: the tagger holds the `SerialLibrary` lock while it writes, so the live
+the library at a time: the tagger holds the library's lock while it writes, so the live
 worker simply waits at its next commit (its queue, its watches and its progress stay as they were).
 """
 
@@ -125,7 +125,7 @@ class AutoTagger(QObject):
         return self._cancel is not None
 
     def start(self, library, embedder, set_names: list[str] | None = None) -> None:
-        """Auto-tag every indexed file of `library` (a SerialLibrary) with the named sets (default all)."""
+        """Auto-tag every indexed file of `library` (a shared `Library`) with the named sets (default all)."""
         from soundfinder.query.autotag import TagProgress, label_sets_for, matrix_cache, tag_library
 
         if self._cancel is not None:

@@ -17,19 +17,29 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import threading
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
 
 from soundfinder.library.catalog import Catalog
 from soundfinder.library.documents import open_documents
-from soundfinder.library.errors import LibraryError, LibraryLockedError
+from soundfinder.library.errors import (
+    LibraryError,
+    LibraryLockedError,
+    LibraryWriteError,
+    SpaceMismatchError,
+    write_error,
+)
 from soundfinder.library.lock import WriterLock
+from soundfinder.library.opening import open_storage, take_writer_lock
 from soundfinder.library.records import FAILED, INDEXED, OFFLINE, Batch, FileRecord
 from soundfinder.library.tags import AutoTag, TagCount, TagRecord, TagStore
+from soundfinder.library.threadsafe import serialised
 from soundfinder.library.vectorindex import VectorIndex
-from soundfinder.library.vectorlog import VectorLog, VectorLogError
+from soundfinder.library.vectorlog import VectorLog
 
 # A snapshot of the hnsw graph is written once this many vectors (or 2% of the library,
 # whichever is more) would need replaying on open: saving a 1M graph takes ~5 s, replaying
@@ -38,51 +48,14 @@ SNAPSHOT_EVERY = 5000
 SNAPSHOT_FRACTION = 0.02
 
 
-class SpaceMismatchError(LibraryError):
-    pass
-
-
-class LibraryWriteError(LibraryError):
-    """A write failed (disk full, I/O error, read-only disk): nothing of it was kept, and the
-    library is still at its last committed state."""
-
-
-def write_error(root: Path, err: BaseException) -> LibraryWriteError:
-    """One line a person can act on, from an OSError or a SQLite error."""
-    import errno as _errno
-
-    code = getattr(err, "errno", None)
-    text = str(err).lower()
-    if code in (_errno.ENOSPC, getattr(_errno, "EDQUOT", -1)) or "disk is full" in text:
-        why = "the disk is full"
-    elif code == _errno.EIO or "disk i/o error" in text:
-        why = "the disk reported an I/O error"
-    elif code in (_errno.EROFS, _errno.EACCES, _errno.EPERM) or "readonly" in text or "read-only" in text:
-        why = "the library folder cannot be written (read-only disk or no permission)"
-    else:
-        why = getattr(err, "strerror", None) or str(err) or type(err).__name__
-    return LibraryWriteError(
-        f"could not write the library at {root}: {why}. Everything committed before is intact; "
-        f"free some space (or fix the disk) and run the same command again to continue")
-
-
-def _remove_leftover_temps(root: Path) -> None:
-    """Temporary files of a write a crash interrupted (the renamed-over originals are intact)."""
-    try:
-        names = os.listdir(root)
-    except OSError:
-        return
-    for name in names:
-        if name.endswith(".tmp") and (name.startswith(".") or name == "vectors.hnsw.tmp"):
-            try:
-                os.unlink(root / name)
-            except OSError:
-                pass
-
-
+@serialised
 class Library:
+    """Safe to share between threads: every public verb and property takes `lock` (see
+    threadsafe.py); hold `lock` yourself to keep other threads out between several calls."""
+
     def __init__(self, root: Path, catalog: Catalog, log: VectorLog, index: VectorIndex,
                  lock: WriterLock | None, readonly: bool):
+        self.lock = threading.RLock()
         self.root = root
         self.catalog = catalog
         self.log = log
@@ -105,75 +78,41 @@ class Library:
             readonly: no lock, no writes; works while another process indexes.
         """
         root = Path(root).expanduser().resolve()
-        lock = None
-        if readonly:
-            if not (root / "catalog.sqlite").exists():
-                raise LibraryError(f"no library at {root} (run `soundfinder index FOLDER` first)")
-        else:
-            try:
-                root.mkdir(parents=True, exist_ok=True)
-            except OSError as e:
-                raise LibraryError(f"cannot create the library folder {root}: {e.strerror}") from None
-            if not os.access(root, os.W_OK):
-                raise LibraryError(f"the library folder {root} is not writable")
-            lock = WriterLock(root / "lock")
-            try:
-                lock.acquire()
-            except OSError as e:
-                raise write_error(root, e) from None
-            _remove_leftover_temps(root)
-        try:
-            catalog = Catalog(root / "catalog.sqlite", readonly=readonly)
-            stored_space, dim = catalog.get_meta("space"), catalog.get_meta("dim")
-            if space is not None and stored_space is not None and stored_space != space.id:
-                raise SpaceMismatchError(
-                    f"this library was indexed with {stored_space}, not {space.id}; vectors of two "
-                    f"models are never mixed. Use the original model (--model), or re-embed into a "
-                    f"new library with --library NEW_FOLDER")
-            if dim is None and space is not None and not readonly:
-                with catalog.transaction():
-                    catalog.set_meta("space", space.id)
-                    catalog.set_meta("model", space.model)
-                    catalog.set_meta("dim", str(space.dim))
-                dim = str(space.dim)
-            log = VectorLog(root / "vectors.f32", int(dim or 0), readonly=readonly) if dim else None
-            committed = catalog.vector_count()
-            if log is not None and len(log) != committed:
-                log.truncate(committed)
-        except VectorLogError as e:
-            if lock:
-                lock.release()
-            raise LibraryError(f"cannot open the library at {root}: {e}; `soundfinder doctor --repair` "
-                               f"can repair it") from None
-        except (OSError, sqlite3.Error) as e:
-            if lock:
-                lock.release()
-            if isinstance(e, sqlite3.DatabaseError) and "malformed" in str(e).lower():
-                raise LibraryError(f"cannot open the library at {root}: the catalog is damaged ({e})") from None
-            if not readonly:
-                raise write_error(root, e) from None
-            raise LibraryError(f"cannot open the library at {root}: {e}") from None
-        except BaseException:
-            if lock:
-                lock.release()
-            raise
-        index = VectorIndex(log, root / "vectors.hnsw", exact_below=exact_below) if log is not None else None
-        lib = cls(root, catalog, log, index, lock, readonly)
-        if index is not None:
-            index.dead = set(range(committed)) - catalog.live_vector_ids()
+        if readonly and not (root / "catalog.sqlite").exists():
+            raise LibraryError(f"no library at {root} (run `soundfinder index FOLDER` first)")
+        with ExitStack() as undo:  # whatever fails below releases the lock and the catalog
+            lock = None if readonly else take_writer_lock(root, undo)
+            catalog, log, committed = open_storage(root, space, readonly, undo)
+            index = VectorIndex(log, root / "vectors.hnsw", exact_below=exact_below) if log is not None else None
+            lib = cls(root, catalog, log, index, lock, readonly)
+            if index is not None:
+                index.dead = set(range(committed)) - catalog.live_vector_ids()
+            undo.pop_all()
         return lib
 
     def close(self) -> None:
+        """Save the graph, close the documents and the catalog, release the lock: every step
+        runs even if one fails; the first failure is raised after all of them."""
+        errors = []
+        for step in (self._save_graph, self.documents.close, self.catalog.close, self._release):
+            try:
+                step()
+            except Exception as e:  # noqa: PERF203 - each step must run
+                errors.append(e)
+        if errors:
+            raise errors[0]
+
+    def _save_graph(self) -> None:
         if self.index is not None and not self.readonly and self.index.unsnapshotted > 0:
             try:
                 self.index.save_snapshot()
             except OSError:
                 pass  # the log is the durable record; the graph is rebuilt on next open
-        self.documents.close()
-        self.catalog.close()
+
+    def _release(self) -> None:
         if self._lock:
-            self._lock.release()
-            self._lock = None
+            lock, self._lock = self._lock, None
+            lock.release()
 
     def __enter__(self) -> Library:
         return self

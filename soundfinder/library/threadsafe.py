@@ -1,0 +1,42 @@
+"""One lock per `Library`, taken by every public verb and property.
+
+Why a lock and not a connection per thread: the library is more than its SQLite connection.
+A commit appends to the vector log, updates the hnsw graph and its dead set, and then the
+catalog, and a search reads all three; a reader must see them at one commit's state, which
+per-thread connections alone would not give (the graph and the log are plain Python objects).
+Commits are short (milliseconds), so readers wait little; a long writer that wants to keep
+readers out in between its own calls (auto-tagging) holds `library.lock` itself, and the lock
+is reentrant so its calls inside go through.
+
+Iterators are read to the end inside the lock (as lists): a cursor must not stay open on the
+shared connection while another thread commits.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+
+
+def _locked(fn):
+    @functools.wraps(fn)
+    def call(self, *args, **kwargs):
+        with self.lock:
+            out = fn(self, *args, **kwargs)
+            return list(out) if isinstance(out, Iterator) else out
+
+    return call
+
+
+def serialised(cls):
+    """Class decorator: every public method and property of `cls` runs under `self.lock`
+    (an RLock the instance creates), and so does `close`."""
+    for name, attr in list(vars(cls).items()):
+        if name.startswith("_") or isinstance(attr, (classmethod, staticmethod)):
+            continue
+        if isinstance(attr, property):
+            setattr(cls, name, property(_locked(attr.fget), attr.fset and _locked(attr.fset), attr.fdel,
+                                        attr.__doc__))
+        elif callable(attr):
+            setattr(cls, name, _locked(attr))
+    return cls
