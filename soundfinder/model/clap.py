@@ -193,6 +193,8 @@ class ClapEmbedder:
         """
         from transformers import ClapModel, ClapProcessor
 
+        from soundfinder.model.checkpoint import check_loading_info
+
         dev = pick_device(device)
         dtype = pick_dtype(dev, precision or "auto")
         local = Path(source).expanduser()
@@ -200,7 +202,9 @@ class ClapEmbedder:
             raise ModelLoadError(f"model path {source} is a file; give the checkpoint's folder")
         src = str(local) if local.is_dir() else source
         try:
-            model = ClapModel.from_pretrained(src, use_safetensors=True, dtype=dtype)
+            # Shape mismatches are reported in `info` too (refused below), not raised half-way.
+            model, info = ClapModel.from_pretrained(src, use_safetensors=True, dtype=dtype,
+                                                    output_loading_info=True, ignore_mismatched_sizes=True)
             processor = ClapProcessor.from_pretrained(src)
         except OSError as e:
             hint = ("check the folder holds config.json, model.safetensors and the processor files"
@@ -208,6 +212,7 @@ class ClapEmbedder:
                     "check the model id and your internet connection, or pass a local checkpoint "
                     "folder with --model / SOUNDFINDER_MODEL")
             raise ModelLoadError(f"could not load model '{source}': {hint} ({str(e).splitlines()[0]})") from e
+        check_loading_info(source, model, info)  # missing/unexpected weights: refuse, never random
         fe = processor.feature_extractor
         if getattr(fe, "truncation", None) == "fusion" and not model.config.audio_config.enable_fusion:
             # The default ClapFeatureExtractor gives 4 fused channels the unfused model rejects.
