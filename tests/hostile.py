@@ -127,7 +127,9 @@ def build_hostile(root: str | os.PathLike, privileged: bool | None = None) -> li
     audio("DC full-scale", "formats/dc.wav", np.ones(RATE // 2, dtype=np.float32), subtype="FLOAT")
     bad = _tone(0.5, seed=next(seed))
     bad[100], bad[200], bad[300] = np.nan, np.inf, -np.inf
-    audio("NaN/inf samples", "formats/nan_inf.wav", bad, subtype="FLOAT", expect="failed: NaN")
+    audio("NaN/inf samples", "formats/nan_inf.wav", bad, subtype="FLOAT")  # repaired, with a warning
+    audio("only NaN/inf samples", "formats/all_nan.wav", np.full(RATE // 10, np.nan, dtype=np.float32),
+          subtype="FLOAT", expect="failed: NaN")
     audio("AIFF", "formats/kick.aiff", _tone(0.3, 44100, seed=next(seed)), rate=44100)
     audio("OGG Vorbis", "formats/pad.ogg", _tone(0.5, seed=next(seed)), format="OGG")
     audio("MP3", "formats/lead.mp3", _tone(0.5, seed=next(seed)), format="MP3")

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from soundfinder.audio import DecodeError, decode
+from soundfinder.cli.common import EXIT_ERROR, EXIT_USAGE
 from soundfinder.indexing import index_paths
 from soundfinder.library import Library, SpaceMismatchError
 from soundfinder.query.search import search_similar, search_text
@@ -42,12 +43,38 @@ def test_decode_errors_name_file_and_reason(tmp_path, content, reason):
     assert str(path) in str(e.value) and reason in e.value.reason
 
 
-def test_decode_rejects_nan(tmp_path):
+def test_decode_repairs_a_few_nan_samples_and_rejects_all_nan(tmp_path):
     x = tone(440, 0.1)
-    x[100] = np.nan
-    path = write(tmp_path / "nan.wav", x, subtype="FLOAT")
-    with pytest.raises(DecodeError, match="NaN"):
-        decode(path)
+    x[100], x[200], x[300] = np.nan, np.inf, -np.inf
+    d = decode(write(tmp_path / "nan.wav", x, subtype="FLOAT"))
+    assert np.isfinite(d.samples).all() and d.samples[100] == d.samples[200] == 0.0
+    assert d.warning == "3 NaN/infinite samples of 4800 replaced by silence"
+    assert decode(write(tmp_path / "clean.wav", tone(440, 0.1), subtype="FLOAT")).warning is None
+    with pytest.raises(DecodeError, match="every sample is NaN or infinite"):
+        decode(write(tmp_path / "all_nan.wav", np.full(4800, np.nan, dtype=np.float32), subtype="FLOAT"))
+
+
+def test_a_file_with_a_few_nan_samples_is_indexed_with_a_warning(cli, tmp_path):
+    """Defect 8 of #12: indexed (not failed), the warning kept in the catalog, `list --json`
+    shows it; an all-NaN file still fails with its reason."""
+    folder = tmp_path / "nan"
+    x = tone(440, 0.5)
+    x[1000:1003] = np.nan
+    write(folder / "glitch.wav", x, subtype="FLOAT")
+    write(folder / "glitch_copy.wav", x, subtype="FLOAT")
+    write(folder / "dead.wav", np.full(4800, np.inf, dtype=np.float32), subtype="FLOAT")
+    code, out, err = cli("index", str(folder), "--json")
+    assert code == 0, err
+    assert json.loads(out)["failed"] == 1
+    code, out, err = cli("list", "--json")
+    assert code == 0, err
+    by_name = {e["path"].rsplit("/", 1)[-1]: e for e in json.loads(out)}
+    for name in ("glitch.wav", "glitch_copy.wav"):
+        assert by_name[name]["status"] == "indexed" and by_name[name]["error"] is None
+        assert by_name[name]["warning"] == "3 NaN/infinite samples of 24000 replaced by silence"
+    assert by_name["dead.wav"]["status"] == "failed" and "NaN" in by_name["dead.wav"]["error"]
+    code, out, _ = cli("list")
+    assert code == 0 and "warning: 3 NaN/infinite samples" in out
 
 
 def test_long_file_vector_is_deterministic(embedder, tmp_path):
@@ -132,6 +159,7 @@ def test_cli_contract(cli, sample_folder):
     assert "new 8" in out and "failed 1" in out and "broken.wav" in out
 
     code, out, _ = cli("status", "--json")
+    assert code == 0
     status = json.loads(out)
     assert (status["files"], status["indexed"], status["failed"], status["vectors"]) == (9, 8, 1, 8)
     assert status["model"]
@@ -143,29 +171,32 @@ def test_cli_contract(cli, sample_folder):
     assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)
 
     code, out, _ = cli("similar", str(sample_folder / "Synth" / "Bass_Low.ogg"), "--json")
+    assert code == 0
     assert json.loads(out)[0]["path"].endswith("Bass_Low.ogg")
 
     code, out, _ = cli("list", "--failed", "--json")
+    assert code == 0
     failed = json.loads(out)
     assert len(failed) == 1 and failed[0]["status"] == "failed" and "not audio" in failed[0]["error"]
 
     code, out, _ = cli("list", "--json")
+    assert code == 0
     listing = json.loads(out)
     assert len(listing) == 9 and all({"path", "status", "error", "duration"} <= set(x) for x in listing)
 
     code, out, _ = cli("forget", str(sample_folder / "Drums"))
     assert code == 0 and (sample_folder / "Drums" / "Kick_808.wav").exists()
     code, out, _ = cli("status", "--json")
-    assert json.loads(out)["files"] == 6
+    assert code == 0 and json.loads(out)["files"] == 6
 
 
 def test_cli_errors_are_one_line(cli, tmp_path):
     code, _, err = cli("index", str(tmp_path / "nope"))
-    assert code != 0 and "no such file or folder" in err and "Traceback" not in err
+    assert code == EXIT_ERROR and "no such file or folder" in err and "Traceback" not in err
     code, _, err = cli("--model", str(tmp_path / "no-model"), "search", "kick")
-    assert code != 0 and "could not load model" in err
+    assert code == EXIT_ERROR and "could not load model" in err
     code, _, err = cli("search", "kick", "-k", "0")
-    assert code != 0
+X
 
 
 def test_hnsw_path_matches_exact(embedder, sample_folder, tmp_path):

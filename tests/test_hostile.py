@@ -167,7 +167,7 @@ def test_decode_reasons_are_specific(tmp_path):
         "random bytes .wav": "not audio", "text named .wav": "contains text",
         "header-only WAV (0 data bytes)": "0 samples", "header-only WAV promising data": "truncated",
         "WAV with sample rate 0": "sample rate 0", "WAV with 0 channels": "0 channels",
-        "corrupted FLAC frames": "corrupt", "NaN/inf samples": "NaN", "dangling symlink": "broken link",
+        "corrupted FLAC frames": "corrupt", "only NaN/inf samples": "NaN", "dangling symlink": "broken link",
         "symlink loop (files): self_a.wav": "link loop", "folder named like.wav": "folder",
         "FIFO named .wav": "not a regular file",
     }

@@ -23,11 +23,10 @@ from soundfinder.cli import main, build_parser
 root, one_file = sys.argv[1], sys.argv[2]
 assert main(["index", root]) == 0
 choices = build_parser()._subparsers._group_actions[0].choices
-if "tag" in choices:
-    assert main(["tag"]) == 0
-if "tags" in choices:
-    assert main(["tags", "set", one_file, "mine", "dusty"]) == 0
-    assert main(["tags", "unset", one_file, "dusty"]) == 0
+assert {"tag", "tags"} <= set(choices), f"the tagging commands are missing: {sorted(choices)}"
+assert main(["tag"]) == 0
+assert main(["tags", "set", one_file, "mine", "dusty"]) == 0
+assert main(["tags", "unset", one_file, "dusty"]) == 0
 assert main(["doctor", "--repair"]) == 0
 assert main(["forget", one_file]) == 0  # forgets the record; the file stays
 assert os.path.exists(one_file)

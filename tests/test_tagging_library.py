@@ -22,7 +22,7 @@ from soundfinder.library.tags import AUTO, REJECTED, USER, AutoTag, NotInLibrary
 from soundfinder.model.clap import EmbeddingSpace
 from soundfinder.query.autotag import describe_file, label_sets_for, tag_library
 from soundfinder.query.search import search_text
-from soundfinder.query.vocabularies import Label, LabelSet, save_user_label_set
+from soundfinder.query.vocabularies import Label, LabelSet, LabelSetError, save_user_label_set
 from soundfinder.query.zeroshot import tagger_version
 from tests.conftest import tone, write
 
@@ -200,7 +200,7 @@ def test_bad_tags_and_unknown_files_are_clear_errors(lib, fake):
         lib.set_user_tags("/nowhere.wav", ["x"])
     with pytest.raises(TagError, match="empty"):
         lib.set_user_tags(path_of(0), ["   "])
-    with pytest.raises(Exception, match="no label set named 'nope'"):
+    with pytest.raises(LabelSetError, match="no label set named 'nope'"):
         tag_library(lib, fake, set_names=["nope"])
 
 

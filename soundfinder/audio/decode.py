@@ -47,6 +47,7 @@ class Decoded:
     source_rate: int
     format: str  # e.g. "WAV", "FLAC"
     subtype: str  # e.g. "PCM_24", "FLOAT"
+    warning: str | None = None  # something was repaired (e.g. NaN samples replaced by silence)
 
 
 def is_audio_path(path: str | os.PathLike) -> bool:
@@ -165,7 +166,8 @@ def decode(path: str | os.PathLike, sample_rate: int = 48000,
 
     Raises:
         DecodeError: the file is missing, empty, unreadable, not audio, truncated, of an
-            unsupported encoding, has no samples, or contains NaN/inf samples.
+            unsupported encoding, has no samples, or only NaN/inf samples (a few among valid
+            audio are replaced by silence and named in `Decoded.warning`).
     """
     p = os.fspath(path)
     fd, size = _open_regular_file(p)
@@ -200,13 +202,26 @@ def decode(path: str | os.PathLike, sample_rate: int = 48000,
         raise DecodeError(p, "no audio: the file holds 0 samples")
     if frames > 0 and data.shape[0] < min(frames, limit) // 2:
         raise DecodeError(p, f"truncated: {data.shape[0]} of {frames} frames readable")
-    if not np.isfinite(data).all():
-        raise DecodeError(p, "invalid samples: the file contains NaN or infinite values")
+    data, warning = _repair_invalid_samples(p, data)
     mono = np.ascontiguousarray(_to_mono(data), dtype=np.float32)
     if rate != sample_rate:
         mono = soxr.resample(mono, rate, sample_rate, quality="HQ").astype(np.float32, copy=False)
     return Decoded(samples=mono, sample_rate=sample_rate, duration=frames / rate, channels=channels,
-                   source_rate=rate, format=fmt, subtype=subtype)
+                   source_rate=rate, format=fmt, subtype=subtype, warning=warning)
+
+
+def _repair_invalid_samples(path: str, data: np.ndarray) -> tuple[np.ndarray, str | None]:
+    """A few NaN/inf samples (a glitch of some float writer) become silence, with a warning;
+    a file with no valid sample at all is not audio."""
+    finite = np.isfinite(data)
+    if finite.all():
+        return data, None
+    valid = int(np.count_nonzero(finite))
+    if valid == 0:
+        raise DecodeError(path, "invalid samples: every sample is NaN or infinite")
+    bad = data.size - valid
+    return (np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0),
+            f"{bad} NaN/infinite sample{'s' if bad != 1 else ''} of {data.size} replaced by silence")
 
 
 def file_format(path: str | os.PathLike) -> str:

@@ -120,7 +120,7 @@ def cmd_list(args) -> int:
         print_json([r.to_json() for r in records])
     else:
         for r in records:
-            extra = f"  {r.error}" if r.error else ""
+            extra = f"  warning: {r.warning}" if r.warning else f"  {r.error}" if r.error else ""
             print(f"{r.status:8} {display(r.path)}{extra}")
     return 0
 

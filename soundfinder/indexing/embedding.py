@@ -59,6 +59,7 @@ def _prepare(path: str, info: FileInfo, embedder, on_worker: bool):
     # Metadata now: the samples are dropped as soon as the features exist (CPU).
     info.duration, info.sample_rate = audio.duration, audio.source_rate
     info.channels, info.format, info.subtype = audio.channels, audio.format, audio.subtype
+    info.warning = audio.warning
     return _Prepared(info, len(windows), inputs)
 
 
@@ -193,7 +194,9 @@ class Committer:
             rest = self.groups[info.hash][1:]
             if rest:
                 vid = self.library.vector_for_hash(info.hash)
-                dupes.reused.extend((info_with_metadata(i), vid) for i in rest)
+                for copy in rest:
+                    copy.warning = info.warning  # same bytes, same repair
+                    dupes.reused.append((info_with_metadata(copy), vid))
         self.library.commit(dupes)
         return len(dupes.reused)
 

@@ -172,6 +172,7 @@ def _hash_changes(library: Library, scan: ScanResult, changes: _Changes, summary
             fail(cheap, summary, prog, info, reason)
             continue
         if rec is not None and rec.hash == info.hash and rec.status == INDEXED:
+            info.warning = rec.warning  # same bytes: the same repair was made
             cheap.reused.append((info_with_metadata(info), rec.vector_id))
             summary.unchanged += 1
         elif rec is None and by_hash_missing.get(info.hash):

@@ -181,7 +181,7 @@ class Catalog:
         """Re-point a record at its new path, keeping its id and so its tags."""
         self.db.execute("DELETE FROM files WHERE path=? AND path<>?", (encode_path(info.path), encode_path(old)))
         self.db.execute(
-            """UPDATE files SET path=?, size=?, mtime_ns=?, hash=?, status=?, error=NULL, vector_id=?,
+            """UPDATE files SET path=?, size=?, mtime_ns=?, hash=?, status=?, vector_id=?,
                    duration=COALESCE(?, duration), sample_rate=COALESCE(?, sample_rate),
                    channels=COALESCE(?, channels), format=COALESCE(?, format),
                    subtype=COALESCE(?, subtype), updated=? WHERE path=?""",

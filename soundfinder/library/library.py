@@ -180,11 +180,11 @@ class Library:
                     vid = first + i
                     self.catalog.add_vector(vid, info.hash)
                     self._replace(info.path, touched)
-                    self.catalog.upsert(info, INDEXED, None, vid)
+                    self.catalog.upsert(info, INDEXED, info.warning, vid)
                     touched.add(vid)
                 for info, vid in batch.reused:
                     self._replace(info.path, touched)
-                    self.catalog.upsert(info, INDEXED, None, vid)
+                    self.catalog.upsert(info, INDEXED, info.warning, vid)
                     touched.add(vid)
                 for old, info in batch.moved:
                     vid = self.catalog.vector_for_hash(info.hash) if info.hash else None

@@ -24,6 +24,7 @@ class FileInfo:
     channels: int | None = None
     format: str | None = None
     subtype: str | None = None
+    warning: str | None = None  # indexed, but something was repaired on the way (decode.py)
 
 
 @dataclass
@@ -43,8 +44,15 @@ class FileRecord:
     vector_id: int | None
     tags: list[str] = field(default_factory=list)
 
+    @property
+    def warning(self) -> str | None:
+        """An indexed file's warning: the catalog's `error` column holds a failed file's reason
+        and an indexed file's warning (one note per file)."""
+        return self.error if self.status == INDEXED else None
+
     def to_json(self) -> dict:
-        return {"path": self.path, "status": self.status, "error": self.error,
+        return {"path": self.path, "status": self.status, "error": None if self.warning else self.error,
+                "warning": self.warning,
                 "duration": self.duration, "sample_rate": self.sample_rate,
                 "channels": self.channels, "format": self.format, "size": self.size,
                 "hash": self.hash, "tags": list(self.tags)}
