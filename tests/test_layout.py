@@ -59,6 +59,14 @@ def test_no_cli_modules_outside_cli():
     assert not stray, f"command-line faces belong in soundfinder/cli/: {stray}"
 
 
+def test_every_package_folder_is_a_regular_package():
+    """`packages.find` in pyproject.toml installs only folders with an __init__.py: a folder
+    without one would be missing from a wheel (an implicit namespace package)."""
+    folders = {p.parent for p in _modules()}
+    bare = [_rel(f) for f in sorted(folders) if not (f / "__init__.py").exists()]
+    assert not bare, f"package folders without __init__.py (left out of a wheel): {bare}"
+
+
 def test_core_never_imports_a_face():
     offenders = []
     for path in _modules():

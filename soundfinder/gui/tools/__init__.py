@@ -1,0 +1,1 @@
+"""Developer tools for the desktop app: offscreen screenshots and the UI-stall check."""
