@@ -252,3 +252,35 @@ def test_cli_tune_eval_then_index_with_the_tuned_model(tmp_path, tiny_model, lib
     code, out = run("--model", str(tiny_model), "tune", str(library / "Pack0"), "--out", str(tmp_path / "x"),
                     "--holdout", "0")
     assert code == 1  # 12 sounds: refused with a message (checked in test_too_small_caption_set_is_refused)
+
+
+def test_cli_tune_without_folders_learns_from_the_library(tmp_path, tiny_model, library):
+    """Defect 9 of #12: `tune --out DIR` alone teaches the model the library's own folders, with
+    the user's tags added to the captions; a library with no folders is a clear error."""
+    import contextlib
+    import io
+
+    from soundfinder.cli import main
+
+    def run(*argv):
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(["--model", str(tiny_model), "--device", "cpu", "--library", str(tmp_path / "lib"),
+                         *argv])
+        return code, out.getvalue(), err.getvalue()
+
+    code, _, err = run("tune", "--out", str(tmp_path / "none"))
+    assert code == 1 and "no sample folders given" in err
+    code, _, err = run("index", str(library))
+    assert code == 0, err
+    code, _, err = run("tags", "set", str(library), "mytag")
+    assert code == 0, err
+    tuned = tmp_path / "tuned"
+    code, out, err = run("tune", "--out", str(tuned), "--epochs", "1", "--train", "projection",
+                         "--batch-size", "12", "--holdout", "0.25", "--json")
+    assert code == 0, err
+    record = json.loads(out)
+    assert record["folders"] == [str(library.resolve())]
+    assert record["n_train"] + record["n_heldout"] == 48
+    assert record["heldout_pairs"] and all(c.split()[-1] == "mytag" for _, c in record["heldout_pairs"])
+    assert (tuned / "model.safetensors").is_file()

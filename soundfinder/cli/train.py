@@ -19,7 +19,8 @@ def add_tune_parser(sub) -> argparse.ArgumentParser:
     s = sub.add_parser("tune", help="fine-tune the model on your named samples (contrastive, resumable)",
                        description="Captions come from file and folder names (and --captions); a held-out "
                                    "set of whole packs measures recall before and after.")
-    s.add_argument("folders", nargs="*", type=Path, metavar="FOLDER", help="sample folders to learn from")
+    s.add_argument("folders", nargs="*", type=Path, metavar="FOLDER",
+                   help="sample folders to learn from (default: the library's folders, with your tags)")
     s.add_argument("--out", required=True, type=Path, help="folder for the tuned model (and its checkpoints)")
     s.add_argument("--from", dest="base", help="model to start from (default: --model or the configured model)")
     s.add_argument("--captions", type=Path, help="CSV of path,caption rows (wins over file names)")
@@ -75,8 +76,9 @@ def cmd_tune(args) -> int:
     from soundfinder.training.tune import heldout_table, tune
 
     _quiet_transformers()
-    if not args.folders and not args.captions:
-        raise CliError("give sample folders and/or --captions CSV to learn from")
+    folders, tags = args.folders, None
+    if not folders and not args.captions:
+        folders, tags = _library_sources(args)  # "teach it my library"
     device = args.device if getattr(args, "device", None) in ("cpu", "cuda") else "auto"
     cfg = TrainConfig(train=args.train, from_scratch=args.from_scratch, epochs=args.epochs,
                       batch_size=args.batch_size, grad_accum=args.grad_accum, lr=args.lr, seed=args.seed,
@@ -91,8 +93,8 @@ def cmd_tune(args) -> int:
 
     previous = signal.signal(signal.SIGINT, on_interrupt) if threading.current_thread() is threading.main_thread() else None
     try:
-        out = tune(args.base or _model_arg(getattr(args, "model", None)), args.out, args.folders, args.captions,
-                   cfg, _progress, cancel)
+        out = tune(args.base or _model_arg(getattr(args, "model", None)), args.out, folders, args.captions,
+                   cfg, _progress, cancel, tags=tags)
     except TooFewPairsError as e:
         raise CliError(str(e)) from None
     except TrainingCancelled as e:
@@ -111,6 +113,29 @@ def cmd_tune(args) -> int:
         print(f"tuned model: {out}\nuse it with: soundfinder --model {out} index ...  (a new embedding space: "
               "libraries re-embed)")
     return 0
+
+
+def _library_sources(args) -> tuple[list[Path], dict[str, list[str]]]:
+    """The library's own folders, and the user's tags by path (appended to the captions that
+    file and folder names give)."""
+    from soundfinder.cli.common import CliError, open_library
+    from soundfinder.library import LibraryError
+    from soundfinder.library.tags import USER
+
+    try:
+        with open_library(args, readonly=True) as lib:
+            folders = [Path(f) for f in lib.folders()]
+            tags: dict[str, list[str]] = {}
+            for t in lib.export_tags(include_rejected=False):
+                if t.source == USER:
+                    tags.setdefault(t.path, []).append(t.tag)
+    except LibraryError as e:
+        raise CliError(f"no sample folders given, and the library cannot be read ({e}); give sample folders "
+                       "and/or --captions CSV to learn from") from None
+    if not folders:
+        raise CliError("no sample folders given and the library follows none: index some first "
+                       "(soundfinder index FOLDER), or give sample folders and/or --captions CSV")
+    return folders, tags
 
 
 def cmd_eval(args) -> int:
