@@ -3,6 +3,8 @@ as the slow reference paths. Timings are not asserted here: bench/ measures them
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 import torch
@@ -64,7 +66,9 @@ def test_pipeline_vectors_match_reference_path(tiny_dir, tmp_path):
     folder = tmp_path / "samples"
     for i, c in enumerate(clips):
         write(folder / f"s{i}.wav", c, subtype="FLOAT")
-    write(folder / "copy_of_s0.wav", clips[0], subtype="FLOAT")  # same bytes: embedded once
+    # Same bytes: embedded once. A copy, not a second write: libsndfile stamps a float WAV's PEAK
+    # chunk with the time, so two writes a second apart differ (this flaked under load).
+    shutil.copyfile(folder / "s0.wav", folder / "copy_of_s0.wav")
     (folder / "bad.wav").write_text("not audio")
     fast = _load(tiny_dir, batch_size=3)  # 3 does not divide the window counts: files straddle batches
     ref = _load(tiny_dir, front_end="reference")
