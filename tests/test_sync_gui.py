@@ -181,3 +181,25 @@ def test_window_remembers_the_project_and_syncs_audition(qtbot, tmp_path, tiny_m
     again = open_window()
     assert again.sync.bar.project() == Project(bpm=96.0, key=None, sync=True, to_key=False)
     again.close()
+
+
+def test_link_follows_a_peer_tempo(qtbot):
+    pytest.importorskip("aalink")
+    from soundfinder.render.link import LinkTempo
+
+    bar = ProjectBar(Project(bpm=120.0))
+    qtbot.addWidget(bar)
+    daw = LinkTempo(120.0)  # a second Link peer in this process stands in for the DAW
+    daw.start()
+    try:
+        bar.link_box.setChecked(True)
+        try:
+            qtbot.waitUntil(lambda: bar.link.peers > 0, timeout=8000)
+        except AssertionError:
+            pytest.skip("Link peers cannot see each other here (no loopback multicast)")
+        daw.tempo = 97.0
+        qtbot.waitUntil(lambda: abs(bar.bpm.value() - 97.0) < 0.1, timeout=8000)
+        assert "peer" in bar.hint.text()
+    finally:
+        bar.close_link()
+        daw.stop()

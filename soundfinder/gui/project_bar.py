@@ -9,10 +9,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QPushButton, QWidget
 
 from soundfinder.render.fit import NOTE_NAMES
+from soundfinder.render.link import LinkTempo, LinkUnavailable
 
 NO_KEY = "Any key"
 KEYS = tuple(f"{n} {m}" for m in ("minor", "major") for n in NOTE_NAMES)
@@ -66,12 +67,18 @@ class ProjectBar(QWidget):
         self.key.addItems([NO_KEY, *KEYS])
         self.to_key = QCheckBox("One-shots to key")
         self.to_key.setToolTip("Also move pitched one-shots to the key's root (drums are never transposed)")
+        self.link_box = QCheckBox("Link")
+        self.link_box.setToolTip("Follow the tempo of your DAW over Ableton Link")
+        self.link = LinkTempo()
+        self.link_timer = QTimer(self)
+        self.link_timer.setInterval(250)
+        self.link_timer.timeout.connect(self._poll_link)
         self.hint = QLabel()
         self.hint.setObjectName("dim")
         row = QHBoxLayout(self)
         row.setContentsMargins(8, 2, 8, 2)
         row.addWidget(QLabel("Project"))
-        for w in (self.bpm, self.tap, self.key, self.sync, self.to_key, self.hint):
+        for w in (self.bpm, self.tap, self.link_box, self.key, self.sync, self.to_key, self.hint):
             row.addWidget(w)
         row.addStretch(1)
         self.set_project(project)
@@ -80,6 +87,7 @@ class ProjectBar(QWidget):
         self.sync.toggled.connect(self._emit)
         self.to_key.toggled.connect(self._emit)
         self.tap.clicked.connect(self._tapped)
+        self.link_box.toggled.connect(self._link_toggled)
 
     def project(self) -> Project:
         key = self.key.currentText()
@@ -103,6 +111,32 @@ class ProjectBar(QWidget):
         bpm = self.tapper.tap()
         if bpm is not None and 20.0 <= bpm <= 400.0:
             self.bpm.setValue(bpm)
+
+    def _link_toggled(self, on: bool) -> None:
+        if not on:
+            self.link_timer.stop()
+            self.link.stop()
+            self.show_hint("")
+            return
+        try:
+            self.link.start()
+        except LinkUnavailable as e:
+            self.link_box.setChecked(False)
+            self.show_hint(str(e))
+            return
+        self.link_timer.start()
+        self._poll_link()
+
+    def _poll_link(self) -> None:
+        tempo = self.link.tempo
+        if tempo is not None and abs(tempo - self.bpm.value()) >= 0.05:
+            self.bpm.setValue(round(tempo, 1))
+        peers = self.link.peers
+        self.hint.setText(f"Link: {peers} peer{'s' if peers != 1 else ''}" if peers else "Link: waiting for a DAW")
+
+    def close_link(self) -> None:
+        self.link_timer.stop()
+        self.link.stop()
 
     def _emit(self, *_):
         self.changed.emit(self.project())

@@ -60,6 +60,7 @@ class SyncController(QObject):
         return [self.auditioner.drag_path(p, original=original) for p in paths]
 
     def close(self) -> None:
+        self.bar.close_link()
         self.auditioner.close()
 
     def _project_changed(self, project: Project) -> None:
