@@ -32,6 +32,7 @@ class Option:
     env: str | None = None
     choices: tuple[str, ...] | None = None
     flag: bool = False
+    dialog: bool = True  # shown in the Settings dialog (False: set elsewhere in the window)
 
 
 def _default_library() -> str:
@@ -51,6 +52,12 @@ OPTIONS: dict[str, Option] = {o.name: o for o in (
     Option("autoplay", True, "Play a sound as soon as it is selected"),
     Option("volume", 0.8, "Preview volume, 0 to 1"),
     Option("results", 200, "How many results a search shows"),
+    Option("drag_original", False, "With Sync on, drags deliver the original file instead of the fitted "
+           "render (holding Alt while dragging does the same)"),
+    Option("project_bpm", 120.0, "The project tempo loops are fitted to", dialog=False),
+    Option("project_key", "", "The project key loops are moved to (empty: any key)", dialog=False),
+    Option("project_sync", False, "Play loops at the project tempo and key", dialog=False),
+    Option("project_to_key", False, "Move pitched one-shots to the project key's root", dialog=False),
 )}
 
 

@@ -19,7 +19,11 @@ EXIT_ERROR = 1
 
 
 class CliError(Exception):
-    pass
+    """One line for the user; `exit_code` 2 marks a usage problem (a value the command cannot take)."""
+
+    def __init__(self, message: str, exit_code: int = 1):
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 def _quiet_transformers() -> None:

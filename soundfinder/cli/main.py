@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "soundfinder.cli.doctor",
     "soundfinder.cli.train",
     "soundfinder.cli.selftest",
+    "soundfinder.cli.render",
 )
 
 
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except (CliError, ConfigError, ModelLoadError, LibraryError, DecodeError, TagError) as e:
         print(f"soundfinder: error: {e}", file=sys.stderr)
-        return EXIT_ERROR
+        return getattr(e, "exit_code", EXIT_ERROR)
     except KeyboardInterrupt:
         print("soundfinder: interrupted; everything committed so far is kept", file=sys.stderr)
         return 130

@@ -25,6 +25,7 @@ from soundfinder.gui.live_actions import LiveController
 from soundfinder.gui.player import Player
 from soundfinder.gui.results_model import PathRole, ResultsModel
 from soundfinder.gui.results_view import ResultsView
+from soundfinder.gui.sync_controller import SyncController
 from soundfinder.gui.tag_actions import TagController
 from soundfinder.gui.waveform import WaveformWidget
 from soundfinder.gui.widgets import EmptyState, ModelBanner, SearchBar
@@ -62,7 +63,10 @@ class MainWindow(QMainWindow):
         self._build()
         self.tags = TagController(self)
         self.library_actions = LiveController(self)
+        self.sync = SyncController(self)
         self.centre.layout().insertWidget(0, self.tags.bar)
+        self.centre.layout().insertWidget(0, self.sync.bar)
+        self.view.drag_paths = self.sync.drag_paths
         self._connect()
         self._restore()
         self.start_core()
@@ -142,11 +146,12 @@ class MainWindow(QMainWindow):
         self.banner.chooseFolderRequested.connect(self._choose_model_folder)
         self.empty.addRequested.connect(self.panel._choose_folder)
         self.view.selectionModel().currentRowChanged.connect(self._current_changed)
-        self.view.playToggled.connect(lambda: self.player.toggle(self.current_path()))
-        self.view.playRequested.connect(lambda: self.current_path() and self.player.play(self.current_path()))
+        self.view.playToggled.connect(lambda: self.player.stop() if self.player.playing
+                                      else self.sync.play(self.current_path()))
+        self.view.playRequested.connect(lambda: self.sync.play(self.current_path()))
         self.view.backToSearch.connect(self.focus_search)
         self.view.customContextMenuRequested.connect(lambda pos: actions.context_menu(self, pos))
-        self.view.doubleClicked.connect(lambda _: self.current_path() and self.player.play(self.current_path()))
+        self.view.doubleClicked.connect(lambda _: self.sync.play(self.current_path()))
         self.player.positionChanged.connect(self.waveform.set_position)
         self.player.problem.connect(lambda msg: self.statusBar().showMessage(msg, 5000))
         self.waveform.seekRequested.connect(self._seek)
@@ -329,11 +334,11 @@ class MainWindow(QMainWindow):
         dur = f" · {rec.duration:.2f} s" if rec.duration else ""
         self.now_playing.setText(f"{os.path.basename(path)}{dur}")
         if self.search_bar.autoplay.isChecked() and not self._restoring:
-            self.player.play(path)
+            self.sync.play(path)
 
     def _seek(self, seconds: float) -> None:
-        if self.current_path() and self.player.path != self.current_path():
-            self.player.play(self.current_path())
+        if self.current_path() and self.sync.auditioner.source != self.current_path():
+            self.sync.play(self.current_path())
         self.player.seek(seconds)
 
     def focus_search(self) -> None:
@@ -383,6 +388,7 @@ class MainWindow(QMainWindow):
         s.setValue("splitter", self.splitter.saveState())
         s.sync()
         self.player.stop()
+        self.sync.close()
         self.tags.tagger.shutdown()
         self.live.stop()  # the watcher and the indexing worker end before the library closes
         self.bridge.close()

@@ -8,7 +8,18 @@ from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QDrag, QFontMetrics, QPainter
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QStyle, QStyledItemDelegate, QTableView
 
-from soundfinder.gui.results_model import DURATION, FOLDER, FORMAT, NAME, SCORE, TAGS, ScoreRole, TagsRole
+from soundfinder.gui.results_model import (
+    DURATION,
+    FOLDER,
+    FORMAT,
+    NAME,
+    SCORE,
+    TAGS,
+    PathRole,
+    ScoreRole,
+    TagsRole,
+    mime_for_paths,
+)
 
 ACCENT = QColor("#4fb3a9")
 USER_TAG = QColor("#2f6f69")  # the user's tags: filled with the accent
@@ -117,6 +128,7 @@ class ResultsView(QTableView):
         self.setItemDelegateForColumn(FOLDER, self.folder_delegate)
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.drag_paths = None  # optional: paths -> the files a drag delivers (see SyncController)
         self.setDragEnabled(True)
         self.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
         self.setDefaultDropAction(Qt.DropAction.CopyAction)
@@ -210,5 +222,8 @@ class ResultsView(QTableView):
         if not indexes:
             return
         drag = QDrag(self)
-        drag.setMimeData(self.model().mimeData(indexes))
+        mime = self.model().mimeData(indexes)
+        if self.drag_paths is not None:  # e.g. fitted renders instead of the originals (Sync)
+            mime = mime_for_paths(self.drag_paths([i.data(PathRole) for i in indexes]))
+        drag.setMimeData(mime)
         drag.exec(Qt.DropAction.CopyAction, Qt.DropAction.CopyAction)

@@ -36,6 +36,8 @@ class SettingsDialog(QDialog):
         form = QFormLayout()
         layout.addLayout(form)
         for name, opt in config.OPTIONS.items():
+            if not opt.dialog:
+                continue
             value = config.get(name, user=self.user)
             editor = self._editor(name, opt, value)
             editor.setToolTip(opt.description)
