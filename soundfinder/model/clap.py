@@ -53,31 +53,22 @@ def pick_device(requested: str = "auto") -> str:
 
 
 def cpu_has_native_bf16() -> bool:
-    """True where the CPU multiplies bfloat16 natively (AVX512-BF16 or AMX), so bf16 is a speed-up.
+    """True where the CPU multiplies bfloat16 natively (AVX512-BF16 or AMX); see `precision`."""
+    from soundfinder.model.precision import cpu_bf16_native
 
-    Elsewhere torch emulates bfloat16 and it runs slower than float32. Linux reads the CPU
-    flags; other systems answer False (pass precision="bfloat16" explicitly to try it).
-    """
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-                    return bool({"avx512_bf16", "amx_bf16"} & flags)
-    except OSError:
-        pass
-    return False
+    return cpu_bf16_native()
 
 
-PRECISIONS = ("auto", "fast", "float32", "bfloat16", "float16")
+PRECISIONS = ("auto", "fast", "float32", "bfloat16", "float16", "int8")
 
 
 def pick_dtype(device: str, precision: str = "auto"):
-    """The model's dtype on `device`.
+    """The dtype the model loads in on `device`.
 
-    auto: float16 on CUDA, exact float32 elsewhere. fast: also bfloat16 on CPUs with native
-    bf16 (measured 2x faster on the audio tower here; embeddings move slightly, cosine ~0.999+)
-    and float16 on MPS. float32 / bfloat16 / float16: as asked.
+    auto / fast: float16 on CUDA; float32 on a CPU, where `precision.settle` then converts the
+    towers that pass its self-check (bfloat16 on CPUs with native bf16); fast also float16 on
+    MPS. int8: loads float32 and quantises the Linear layers after the check. float32 /
+    bfloat16 / float16: as asked, unchecked.
     """
     import torch
 
@@ -86,9 +77,11 @@ def pick_dtype(device: str, precision: str = "auto"):
     if precision == "auto":
         return torch.float16 if device == "cuda" else torch.float32
     if precision == "fast":
-        if device in ("cuda", "mps"):
-            return torch.float16
-        return torch.bfloat16 if cpu_has_native_bf16() else torch.float32
+        return torch.float16 if device in ("cuda", "mps") else torch.float32
+    if precision == "int8":
+        if device != "cpu":
+            raise ModelLoadError("precision int8 runs on the CPU only; use auto on a GPU")
+        return torch.float32
     if device == "cpu" and precision == "float16":
         raise ModelLoadError("precision float16 is not supported on the CPU; use float32, or bfloat16 "
                              "on a CPU with AVX512-BF16")
@@ -163,6 +156,7 @@ class ClapEmbedder:
         # with one thread at load 4), while on an idle machine two threads halve it (61 -> 33
         # ms). bench/README.md has both measurements.
         self.text_threads: int | None = None
+        self.runtime = None  # precision.Runtime once `load` has settled the precision
         self._front_end = None
         self.front_end = "reference"
         if front_end == "torch":
@@ -185,8 +179,8 @@ class ClapEmbedder:
 
         Args:
             device: auto (CUDA, then MPS, then CPU), cpu, cuda, mps.
-            precision: see `pick_dtype` (auto: float16 on CUDA, exact float32 elsewhere; fast:
-                also bfloat16 on CPUs with native bf16).
+            precision: see `pick_dtype` (auto: float16 on CUDA; on a CPU bfloat16 where it is
+                native and passes the self-check of `precision.settle`, else float32).
             front_end: "torch" (batched STFT on the model's device, `MelFrontEnd`) or
                 "reference" (transformers' ClapFeatureExtractor in numpy, one clip at a time).
             batch_size: windows per model call; default per device (`default_batch_size`).
@@ -212,7 +206,11 @@ class ClapEmbedder:
         if getattr(fe, "truncation", None) == "fusion" and not model.config.audio_config.enable_fusion:
             # The default ClapFeatureExtractor gives 4 fused channels the unfused model rejects.
             fe.truncation = "rand_trunc"
-        return cls(model.to(dev), processor, src, dev, dtype, front_end=front_end, batch_size=batch_size)
+        embedder = cls(model.to(dev), processor, src, dev, dtype, front_end=front_end, batch_size=batch_size)
+        from soundfinder.model.precision import settle
+
+        settle(embedder, precision or "auto")
+        return embedder
 
     # -- audio ---------------------------------------------------------------------------
     #
