@@ -13,7 +13,6 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import tone
 
 TOL = 0.01

@@ -101,7 +101,7 @@ def cmd_status(args) -> int:
     else:
         with lib:
             stats = lib.stats()
-    from soundfinder.model.precision import status_report
+    from soundfinder.model.runtime import status_report
 
     stats["runtime"] = status_report(str(config.get("precision", getattr(args, "precision", None))))
     if args.json:

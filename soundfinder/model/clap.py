@@ -130,7 +130,7 @@ class ClapEmbedder:
     """
 
     def __init__(self, model, processor, source: str, device: str, dtype, front_end: str = "torch",
-                 batch_size: int | None = None):
+                 batch_size: int | None = None, space: EmbeddingSpace | None = None):
         import torch
 
         self.model = model.eval()
@@ -141,8 +141,8 @@ class ClapEmbedder:
         self.sample_rate = int(self.feature_extractor.sampling_rate)
         self.window_samples = int(self.feature_extractor.nb_max_samples)
         self.dim = int(model.config.projection_dim)
-        self.space = EmbeddingSpace(model=_resolve_name(source), weights=_weights_id(source, model),
-                                    dim=self.dim)
+        self.space = space or EmbeddingSpace(model=_resolve_name(source), weights=_weights_id(source, model),
+                                             dim=self.dim)
         with torch.no_grad():
             self.logit_scale = float(model.logit_scale_a.exp().item())
         self._lock = threading.RLock()
@@ -174,7 +174,7 @@ class ClapEmbedder:
 
     @classmethod
     def load(cls, source: str, device: str = "auto", precision: str = "auto", front_end: str = "torch",
-             batch_size: int | None = None) -> ClapEmbedder:
+             batch_size: int | None = None, download_progress=None, cancel=None) -> ClapEmbedder:
         """Load from a hub id or folder.
 
         Args:
@@ -184,6 +184,8 @@ class ClapEmbedder:
             front_end: "torch" (batched STFT on the model's device, `MelFrontEnd`) or
                 "reference" (transformers' ClapFeatureExtractor in numpy, one clip at a time).
             batch_size: windows per model call; default per device (`default_batch_size`).
+            download_progress, cancel: a hub id not in the cache yet is downloaded first
+                (`download.ensure_model`: progress callback, a threading.Event that stops it).
         """
         from transformers import ClapModel, ClapProcessor
 
@@ -193,6 +195,17 @@ class ClapEmbedder:
         if local.exists() and not local.is_dir():
             raise ModelLoadError(f"model path {source} is a file; give the checkpoint's folder")
         src = str(local) if local.is_dir() else source
+        hub = None
+        from soundfinder.model import download
+
+        if not local.is_dir() and download.looks_like_hub_id(source):
+            try:
+                src = download.ensure_model(source, progress=download_progress, cancel=cancel)
+            except download.DownloadError as e:
+                raise ModelLoadError(str(e)) from e
+            # The library's space stays the hub id at its commit (the snapshot folder's name),
+            # exactly as when transformers resolved the id itself.
+            hub = (source, Path(src).name[:16])
         try:
             model = ClapModel.from_pretrained(src, use_safetensors=True, dtype=dtype)
             processor = ClapProcessor.from_pretrained(src)
@@ -206,7 +219,9 @@ class ClapEmbedder:
         if getattr(fe, "truncation", None) == "fusion" and not model.config.audio_config.enable_fusion:
             # The default ClapFeatureExtractor gives 4 fused channels the unfused model rejects.
             fe.truncation = "rand_trunc"
-        embedder = cls(model.to(dev), processor, src, dev, dtype, front_end=front_end, batch_size=batch_size)
+        space = EmbeddingSpace(model=hub[0], weights=hub[1], dim=int(model.config.projection_dim)) if hub else None
+        embedder = cls(model.to(dev), processor, src, dev, dtype, front_end=front_end, batch_size=batch_size,
+                       space=space)
         from soundfinder.model.precision import settle
 
         settle(embedder, precision or "auto")
