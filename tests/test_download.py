@@ -181,3 +181,23 @@ def test_load_says_what_to_do_when_offline(hub, monkeypatch):
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     with pytest.raises(ModelLoadError, match="not downloaded yet.*--model FOLDER"):
         ClapEmbedder.load("someone/clap-tiny", device="cpu")
+
+
+def test_weights_digest_is_remembered_until_the_file_changes(tmp_path, monkeypatch):
+    import hashlib
+    import os
+
+    from soundfinder.model import fingerprint
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    w = tmp_path / "ckpt" / "model.safetensors"
+    w.parent.mkdir()
+    w.write_bytes(b"weights one")
+    first = fingerprint.weights_digest(w.parent)
+    real = hashlib.file_digest
+    calls = []
+    monkeypatch.setattr(hashlib, "file_digest", lambda *a: calls.append(a) or real(*a))
+    assert fingerprint.weights_digest(w.parent) == first and not calls  # a start reads nothing
+    w.write_bytes(b"weights two")
+    os.utime(w, ns=(w.stat().st_atime_ns, w.stat().st_mtime_ns + 10**9))
+    assert fingerprint.weights_digest(w.parent) != first and calls

@@ -7,7 +7,6 @@ only, never from pickles.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 from dataclasses import dataclass
@@ -107,13 +106,11 @@ def _weights_id(source: str, model) -> str:
     commit = getattr(model.config, "_commit_hash", None)
     folder = Path(source)
     if folder.is_dir():
-        h = hashlib.blake2b(digest_size=8)
-        files = sorted(folder.glob("*.safetensors"))
-        for f in files:
-            with open(f, "rb") as fh:
-                h.update(hashlib.file_digest(fh, "blake2b").digest())
-        if files:
-            return h.hexdigest()
+        from soundfinder.model.fingerprint import weights_digest  # cached by path, size, mtime
+
+        digest = weights_digest(folder)
+        if digest:
+            return digest
     return (commit or "unknown")[:16]
 
 
