@@ -16,7 +16,12 @@ the naive loop embeds one random crop, so windows/s is reported too.
     python bench/indexing.py --quick --model tiny     # seconds
     python bench/indexing.py --quick --model full     # < 1 minute
     python bench/indexing.py --model full --files 100 --repeat 2
-    python bench/indexing.py --model full --precision fast   # bf16 where the CPU has it
+    python bench/indexing.py --model full --precision float32   # the exact path
+
+The pipeline and the model-alone figure run at `--precision` (default auto: what a user gets,
+bfloat16 on CPUs with native bf16 after the self-check); the naive loop runs what other tools
+run, float32 (`--naive-precision`), on a second copy of the weights. Peak RSS is reported;
+measure it with `--only pipeline` (the naive copy adds its weights).
 
 Last line: `RESULT key=value ...`.
 """
@@ -105,8 +110,8 @@ def naive(model, processor, paths: list[Path]) -> float:
     import soxr
     import torch
 
-    dtype = next(model.parameters()).dtype
-    device = next(model.parameters()).device
+    dtype = next(model.audio_model.parameters()).dtype
+    device = next(model.audio_model.parameters()).device
     t0 = time.perf_counter()
     for p in paths:
         x, rate = sf.read(str(p), dtype="float32", always_2d=True)
@@ -168,6 +173,15 @@ def pipeline(embedder, folder: Path, work: Path, profile: str | None = None,
     return seconds, summary
 
 
+def _peak_rss_mb() -> float | None:
+    try:
+        import resource
+
+        return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # KiB on Linux
+    except (ImportError, OSError):
+        return None
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="few files, one round (< 1 minute)")
@@ -175,7 +189,9 @@ def main(argv=None) -> int:
     ap.add_argument("--files", type=int, default=None, help="number of files (default 100; quick: 24)")
     ap.add_argument("--repeat", type=int, default=None, help="rounds (default 2; quick: 1)")
     ap.add_argument("--device", default="auto")
-    ap.add_argument("--precision", default="auto", help="auto, fast, float32, bfloat16, float16")
+    ap.add_argument("--precision", default="auto", help="auto, fast, float32, bfloat16, float16, int8")
+    ap.add_argument("--naive-precision", default="float32",
+                    help="the naive loop's model precision (default float32, what other tools run)")
     ap.add_argument("--front-end", default="torch", choices=["torch", "reference"])
     ap.add_argument("--batch-size", type=int, default=None)
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
@@ -199,6 +215,12 @@ def main(argv=None) -> int:
                                  front_end=args.front_end, batch_size=args.batch_size)
     if args.features_in_main:
         embedder.features_in_workers = False
+    naive_model = embedder.model
+    if "naive" in only and args.naive_precision != str(embedder.runtime.audio.precision):
+        naive_model = ClapEmbedder.load(str(src), device=args.device, precision=args.naive_precision).model
+    print(f"precision: {embedder.runtime.to_json()['precision']} audio / {embedder.runtime.text.precision} text"
+          f" ({embedder.runtime.fallback or 'no fallback'}); naive loop: "
+          f"{next(naive_model.audio_model.parameters()).dtype}", file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="sf-bench-idx-") as tmp:
         work = Path(tmp)
         folder = work / "samples"
@@ -217,7 +239,7 @@ def main(argv=None) -> int:
                 if m not in only:
                     continue
                 if m == "naive":
-                    times[m].append(naive(embedder.model, embedder.processor, paths))
+                    times[m].append(naive(naive_model, embedder.processor, paths))
                 elif m == "model":
                     times[m].append(model_alone(embedder, feats))
                 else:
@@ -235,7 +257,9 @@ def main(argv=None) -> int:
     fps = {m: n / s for m, s in best.items()}
     result = {"model": args.model if args.model in ("tiny", "full") else "custom", "files": n,
               "windows": len(wins), "audio_s": round(seconds_audio, 1), "device": embedder.device,
-              "dtype": str(embedder.dtype).replace("torch.", ""), "batch": embedder.batch_size,
+              "dtype": str(embedder.dtype).replace("torch.", ""), "precision": args.precision,
+              "audio_precision": embedder.runtime.audio.precision, "naive_precision": args.naive_precision,
+              "batch": embedder.batch_size,
               "front_end": embedder.front_end,
               "features": "workers" if embedder.features_in_workers else "main", "threads": torch.get_num_threads(), "rounds": rounds,
               "cpus": os.cpu_count(), "load1": round(os.getloadavg()[0], 2)}
@@ -252,6 +276,9 @@ def main(argv=None) -> int:
         result["pipeline_vs_naive_per_window"] = round(fps["pipeline"] * len(wins) / n / fps["naive"], 3)
     if "pipeline" in fps and "model" in fps:
         result["pipeline_vs_model"] = round(fps["pipeline"] / fps["model"], 3)
+    if summary:
+        result["pipeline_model_share"] = round(summary["model_s"] / best["pipeline"], 3) if "pipeline" in best else None
+    result["peak_rss_mb"] = _peak_rss_mb()
     print("RESULT " + " ".join(f"{k}={v}" for k, v in result.items()))
     return 0
 

@@ -46,9 +46,11 @@ OPTIONS: dict[str, Option] = {o.name: o for o in (
            "SOUNDFINDER_MODEL", flag=True),
     Option("device", "auto", "Where the model runs: auto (CUDA, then Apple MPS, then CPU), cpu, cuda, mps",
            "SOUNDFINDER_DEVICE", choices=("auto", "cpu", "cuda", "mps"), flag=True),
-    Option("precision", "auto", "Model precision: auto (float16 on CUDA, float32 elsewhere), fast (also "
-           "bfloat16 on CPUs that compute it natively), float32, bfloat16, float16",
-           "SOUNDFINDER_PRECISION", choices=("auto", "fast", "float32", "bfloat16", "float16"), flag=True),
+    Option("precision", "auto", "Model precision: auto (float16 on CUDA; on a CPU bfloat16 where the CPU "
+           "computes it natively and a self-check at load passes, else float32), fast (as auto, and float16 "
+           "on Apple MPS), float32 (exact), bfloat16, float16 (GPU), int8 (CPU, quantised Linear layers, "
+           "self-checked)",
+           "SOUNDFINDER_PRECISION", choices=("auto", "fast", "float32", "bfloat16", "float16", "int8"), flag=True),
     Option("autoplay", True, "Play a sound as soon as it is selected"),
     Option("volume", 0.8, "Preview volume, 0 to 1"),
     Option("results", 200, "How many results a search shows"),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,9 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+# The model's probe cache and runtime record (soundfinder.model.precision) go to a temporary
+# cache, never the user's; tests that need their own use `monkeypatch.setenv` on top.
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="soundfinder-test-cache-")
 
 
 def pytest_addoption(parser):

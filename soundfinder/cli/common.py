@@ -43,7 +43,21 @@ def load_embedder(args):
 
     _quiet_transformers()
     return ClapEmbedder.load(str(config.get("model", args.model)), device=str(config.get("device", args.device)),
-                             precision=str(config.get("precision", getattr(args, "precision", None))))
+                             precision=str(config.get("precision", getattr(args, "precision", None))),
+                             download_progress=_download_printer())
+
+
+def _download_printer():
+    """The first start's model download, one line every few seconds on stderr."""
+    last = [0.0]
+
+    def show(p) -> None:
+        now = time.monotonic()
+        if now - last[0] >= 2.0 or (p.total and p.done >= p.total):
+            last[0] = now
+            print(f"downloading the model: {p.describe()}", file=sys.stderr, flush=True)
+
+    return show
 
 
 def open_library(args, embedder=None, readonly: bool = False):

@@ -101,12 +101,15 @@ def cmd_status(args) -> int:
     else:
         with lib:
             stats = lib.stats()
+    from soundfinder.model.runtime import status_report
+
+    stats["runtime"] = status_report(str(config.get("precision", getattr(args, "precision", None))))
     if args.json:
         print_json(stats)
     else:
         print(f"library  {stats['library']}\nmodel    {stats['model']}\nfiles    {stats['files']} "
               f"({stats['indexed']} indexed, {stats['failed']} failed, {stats['offline']} offline)\n"
-              f"vectors  {stats['vectors']}")
+              f"vectors  {stats['vectors']}\nruntime  {stats['runtime']['summary']}")
         for f in stats["folders"]:
             print(f"folder   {f}")
     return 0

@@ -33,6 +33,7 @@ class CoreBridge(QObject):
     """Loads the model, opens the library and answers queries on background threads."""
 
     modelLoading = Signal(str)  # model source
+    modelDownloading = Signal(str)  # the first start's download: "120 of 600 MB, 4.1 MB/s, 1:57 left"
     modelReady = Signal(str)
     modelFailed = Signal(str)  # message
     libraryReady = Signal(dict)  # stats
@@ -62,6 +63,7 @@ class CoreBridge(QObject):
         """Load the model, then open the library (both off the UI thread)."""
         self._load_id += 1
         load_id = self._load_id
+        self._download_cancel = cancel = threading.Event()
         self.modelLoading.emit(model)
 
         def load():
@@ -72,7 +74,8 @@ class CoreBridge(QObject):
             if pre is not None and pre.space.model == os.path.abspath(os.path.expanduser(model)):
                 return pre
             threads_hint()
-            return ClapEmbedder.load(model, device=device, precision=precision)
+            return ClapEmbedder.load(model, device=device, precision=precision, cancel=cancel,
+                                     download_progress=lambda p: self.modelDownloading.emit(p.describe()))
 
         def loaded(result=None, error=None):
             if load_id != self._load_id:
@@ -87,8 +90,11 @@ class CoreBridge(QObject):
         run_task(load, loaded, self._loader)
 
     def cancel_loading(self) -> None:
-        """Forget the model load in flight (the download thread finishes on its own)."""
+        """Forget the model load in flight; a download in progress stops (and resumes next time)."""
         self._load_id += 1
+        cancel = getattr(self, "_download_cancel", None)
+        if cancel is not None:
+            cancel.set()
 
     def open_library(self, path: str) -> None:
         from soundfinder.library import Library, LibraryError, LibraryLockedError

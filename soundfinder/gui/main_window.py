@@ -129,6 +129,7 @@ class MainWindow(QMainWindow):
     def _connect(self) -> None:
         b = self.bridge
         b.modelLoading.connect(self._model_loading)
+        b.modelDownloading.connect(lambda text: self.model_label.setText(f"downloading model: {text}"))
         b.modelReady.connect(self._model_ready)
         b.modelFailed.connect(self._model_failed)
         b.libraryReady.connect(self._library_ready)
@@ -197,7 +198,10 @@ class MainWindow(QMainWindow):
     def _model_ready(self, model: str) -> None:
         self.banner.hide()
         name = os.path.basename(model.rstrip("/\\")) if os.path.isdir(model) else model
-        self.model_label.setText(f"model: {name}")
+        rt = getattr(self.bridge.embedder, "runtime", None)  # which precision runs, and why
+        self.model_label.setText(f"model: {name}" + (f" · {rt.audio.precision}" if rt else ""))
+        if rt is not None:
+            self.model_label.setToolTip(rt.fallback or rt.note or f"{rt.audio.precision}, {rt.audio.backend}")
 
     def _model_failed(self, message: str) -> None:
         self.banner.failed(message, str(self.setting("model")))

@@ -7,7 +7,6 @@ only, never from pickles.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 from dataclasses import dataclass
@@ -53,31 +52,22 @@ def pick_device(requested: str = "auto") -> str:
 
 
 def cpu_has_native_bf16() -> bool:
-    """True where the CPU multiplies bfloat16 natively (AVX512-BF16 or AMX), so bf16 is a speed-up.
+    """True where the CPU multiplies bfloat16 natively (AVX512-BF16 or AMX); see `precision`."""
+    from soundfinder.model.precision import cpu_bf16_native
 
-    Elsewhere torch emulates bfloat16 and it runs slower than float32. Linux reads the CPU
-    flags; other systems answer False (pass precision="bfloat16" explicitly to try it).
-    """
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-                    return bool({"avx512_bf16", "amx_bf16"} & flags)
-    except OSError:
-        pass
-    return False
+    return cpu_bf16_native()
 
 
-PRECISIONS = ("auto", "fast", "float32", "bfloat16", "float16")
+PRECISIONS = ("auto", "fast", "float32", "bfloat16", "float16", "int8")
 
 
 def pick_dtype(device: str, precision: str = "auto"):
-    """The model's dtype on `device`.
+    """The dtype the model loads in on `device`.
 
-    auto: float16 on CUDA, exact float32 elsewhere. fast: also bfloat16 on CPUs with native
-    bf16 (measured 2x faster on the audio tower here; embeddings move slightly, cosine ~0.999+)
-    and float16 on MPS. float32 / bfloat16 / float16: as asked.
+    auto / fast: float16 on CUDA; float32 on a CPU, where `precision.settle` then converts the
+    towers that pass its self-check (bfloat16 on CPUs with native bf16); fast also float16 on
+    MPS. int8: loads float32 and quantises the Linear layers after the check. float32 /
+    bfloat16 / float16: as asked, unchecked.
     """
     import torch
 
@@ -86,9 +76,11 @@ def pick_dtype(device: str, precision: str = "auto"):
     if precision == "auto":
         return torch.float16 if device == "cuda" else torch.float32
     if precision == "fast":
-        if device in ("cuda", "mps"):
-            return torch.float16
-        return torch.bfloat16 if cpu_has_native_bf16() else torch.float32
+        return torch.float16 if device in ("cuda", "mps") else torch.float32
+    if precision == "int8":
+        if device != "cpu":
+            raise ModelLoadError("precision int8 runs on the CPU only; use auto on a GPU")
+        return torch.float32
     if device == "cpu" and precision == "float16":
         raise ModelLoadError("precision float16 is not supported on the CPU; use float32, or bfloat16 "
                              "on a CPU with AVX512-BF16")
@@ -114,13 +106,11 @@ def _weights_id(source: str, model) -> str:
     commit = getattr(model.config, "_commit_hash", None)
     folder = Path(source)
     if folder.is_dir():
-        h = hashlib.blake2b(digest_size=8)
-        files = sorted(folder.glob("*.safetensors"))
-        for f in files:
-            with open(f, "rb") as fh:
-                h.update(hashlib.file_digest(fh, "blake2b").digest())
-        if files:
-            return h.hexdigest()
+        from soundfinder.model.fingerprint import weights_digest  # cached by path, size, mtime
+
+        digest = weights_digest(folder)
+        if digest:
+            return digest
     return (commit or "unknown")[:16]
 
 
@@ -137,7 +127,7 @@ class ClapEmbedder:
     """
 
     def __init__(self, model, processor, source: str, device: str, dtype, front_end: str = "torch",
-                 batch_size: int | None = None):
+                 batch_size: int | None = None, space: EmbeddingSpace | None = None):
         import torch
 
         self.model = model.eval()
@@ -148,8 +138,8 @@ class ClapEmbedder:
         self.sample_rate = int(self.feature_extractor.sampling_rate)
         self.window_samples = int(self.feature_extractor.nb_max_samples)
         self.dim = int(model.config.projection_dim)
-        self.space = EmbeddingSpace(model=_resolve_name(source), weights=_weights_id(source, model),
-                                    dim=self.dim)
+        self.space = space or EmbeddingSpace(model=_resolve_name(source), weights=_weights_id(source, model),
+                                             dim=self.dim)
         with torch.no_grad():
             self.logit_scale = float(model.logit_scale_a.exp().item())
         self._lock = threading.RLock()
@@ -163,6 +153,7 @@ class ClapEmbedder:
         # with one thread at load 4), while on an idle machine two threads halve it (61 -> 33
         # ms). bench/README.md has both measurements.
         self.text_threads: int | None = None
+        self.runtime = None  # precision.Runtime once `load` has settled the precision
         self._front_end = None
         self.front_end = "reference"
         if front_end == "torch":
@@ -180,16 +171,18 @@ class ClapEmbedder:
 
     @classmethod
     def load(cls, source: str, device: str = "auto", precision: str = "auto", front_end: str = "torch",
-             batch_size: int | None = None) -> ClapEmbedder:
+             batch_size: int | None = None, download_progress=None, cancel=None) -> ClapEmbedder:
         """Load from a hub id or folder.
 
         Args:
             device: auto (CUDA, then MPS, then CPU), cpu, cuda, mps.
-            precision: see `pick_dtype` (auto: float16 on CUDA, exact float32 elsewhere; fast:
-                also bfloat16 on CPUs with native bf16).
+            precision: see `pick_dtype` (auto: float16 on CUDA; on a CPU bfloat16 where it is
+                native and passes the self-check of `precision.settle`, else float32).
             front_end: "torch" (batched STFT on the model's device, `MelFrontEnd`) or
                 "reference" (transformers' ClapFeatureExtractor in numpy, one clip at a time).
             batch_size: windows per model call; default per device (`default_batch_size`).
+            download_progress, cancel: a hub id not in the cache yet is downloaded first
+                (`download.ensure_model`: progress callback, a threading.Event that stops it).
         """
         from transformers import ClapModel, ClapProcessor
 
@@ -201,6 +194,17 @@ class ClapEmbedder:
         if local.exists() and not local.is_dir():
             raise ModelLoadError(f"model path {source} is a file; give the checkpoint's folder")
         src = str(local) if local.is_dir() else source
+        hub = None
+        from soundfinder.model import download
+
+        if not local.is_dir() and download.looks_like_hub_id(source):
+            try:
+                src = download.ensure_model(source, progress=download_progress, cancel=cancel)
+            except download.DownloadError as e:
+                raise ModelLoadError(str(e)) from e
+            # The library's space stays the hub id at its commit (the snapshot folder's name),
+            # exactly as when transformers resolved the id itself.
+            hub = (source, Path(src).name[:16])
         try:
             # Shape mismatches are reported in `info` too (refused below), not raised half-way.
             model, info = ClapModel.from_pretrained(src, use_safetensors=True, dtype=dtype,
@@ -217,7 +221,13 @@ class ClapEmbedder:
         if getattr(fe, "truncation", None) == "fusion" and not model.config.audio_config.enable_fusion:
             # The default ClapFeatureExtractor gives 4 fused channels the unfused model rejects.
             fe.truncation = "rand_trunc"
-        return cls(model.to(dev), processor, src, dev, dtype, front_end=front_end, batch_size=batch_size)
+        space = EmbeddingSpace(model=hub[0], weights=hub[1], dim=int(model.config.projection_dim)) if hub else None
+        embedder = cls(model.to(dev), processor, src, dev, dtype, front_end=front_end, batch_size=batch_size,
+                       space=space)
+        from soundfinder.model.precision import settle
+
+        settle(embedder, precision or "auto")
+        return embedder
 
     # -- audio ---------------------------------------------------------------------------
     #

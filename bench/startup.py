@@ -1,0 +1,143 @@
+"""Benchmark: from launching the app (cached model) to the first result of a typed query.
+
+A fresh Python process opens the main window offscreen, types the query as soon as the window
+shows and waits for the results; the parent times it from the launch (`Popen`) so interpreter
+start and every import count. A second fresh process then times the pieces one after another
+(import torch, import transformers' CLAP, load the model, open the library, the first text
+query, a second one) to show what stands in the way.
+
+    python bench/startup.py --model full          # random weights of the real configuration
+    python bench/startup.py --model tiny --runs 2
+
+Last line: `RESULT key=value ...`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+GUI_CHILD = r"""
+import json, sys, time
+t_launch = float(sys.argv[1]); model, library, query = sys.argv[2:5]
+marks = {}
+def mark(name): marks[name] = round(time.time() - t_launch, 3)
+mark("python_started")
+from soundfinder.gui.app import make_app
+app = make_app()
+from soundfinder.gui.main_window import MainWindow
+window = MainWindow({"library": library, "model": model, "device": "cpu", "precision": None})
+window.search_bar.autoplay.blockSignals(True)
+window.search_bar.autoplay.setChecked(False)
+window.show()
+app.processEvents()
+mark("window_shown")
+got, failed = [], []
+window.bridge.resultsReady.connect(lambda seq, q, hits: got.append((q, len(hits))))
+window.bridge.modelFailed.connect(failed.append)
+window.bridge.libraryFailed.connect(failed.append)
+window.bridge.modelReady.connect(lambda *a: mark("model_ready"))
+window.bridge.libraryReady.connect(lambda *a: mark("library_ready"))
+window.search_bar.edit.setText(query)
+submitted = False
+end = time.monotonic() + 300
+while not [g for g in got if g[0] == query] and not failed and time.monotonic() < end:
+    if not submitted and window.bridge.ready():
+        mark("ready_for_query")
+        window.search_bar.submit()
+        submitted = True
+    app.processEvents()
+    time.sleep(0.002)
+mark("first_result")
+marks["results"] = [g[1] for g in got if g[0] == query][:1]
+marks["failed"] = failed[:1]
+print("MARKS " + json.dumps(marks), flush=True)
+window.close()
+"""
+
+PIECES_CHILD = r"""
+import json, sys, time
+model, library, query = sys.argv[1:4]
+out = {}
+t = time.perf_counter(); import torch; out["import_torch_s"] = time.perf_counter() - t
+t = time.perf_counter(); from transformers import ClapModel, ClapProcessor; out["import_transformers_clap_s"] = time.perf_counter() - t
+from soundfinder.model import ClapEmbedder
+from soundfinder.model.clap import threads_hint
+threads_hint()
+t = time.perf_counter(); emb = ClapEmbedder.load(model, device="cpu"); out["model_load_s"] = time.perf_counter() - t
+from soundfinder.library import Library
+t = time.perf_counter(); lib = Library.open(library, space=emb.space); out["library_open_s"] = time.perf_counter() - t
+from soundfinder.query.search import search_text
+t = time.perf_counter(); search_text(lib, emb, query + " one", k=20); out["first_query_s"] = time.perf_counter() - t
+t = time.perf_counter(); search_text(lib, emb, query + " two", k=20); out["second_query_s"] = time.perf_counter() - t
+out["precision"] = emb.runtime.to_json()["precision"]; out["text_precision"] = emb.runtime.text.precision
+lib.close()
+print("PIECES " + json.dumps({k: (round(v, 3) if isinstance(v, float) else v) for k, v in out.items()}), flush=True)
+"""
+
+
+def build_library(model: str, folder: Path, n: int = 12) -> Path:
+    from indexing import synthesize
+
+    from soundfinder.indexing import index_paths
+    from soundfinder.library import Library
+    from soundfinder.model import ClapEmbedder
+
+    emb = ClapEmbedder.load(model, device="cpu")  # also leaves the probe verdict in the cache
+    lib_dir = folder / "library"
+    synthesize(folder / "samples", n, max_seconds=4.0)
+    with Library.open(lib_dir, emb.space) as lib:
+        index_paths(lib, emb, [str(folder / "samples")])
+    return lib_dir
+
+
+def run_child(code: str, args: list[str], tag: str) -> dict:
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    t_launch = time.time()
+    argv = [sys.executable, "-c", code] + ([str(t_launch)] if tag == "MARKS" else []) + args
+    p = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
+    for line in p.stdout.splitlines():
+        if line.startswith(tag + " "):
+            return json.loads(line[len(tag) + 1:])
+    raise SystemExit(f"child failed ({p.returncode}):\n{p.stderr[-3000:]}")
+
+
+def main(argv=None) -> int:
+    from indexing import model_dir
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", default="full", help="tiny, full, or a checkpoint folder")
+    ap.add_argument("--runs", type=int, default=2, help="GUI launches (the best counts)")
+    ap.add_argument("--query", default="punchy kick drum")
+    args = ap.parse_args(argv)
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    with tempfile.TemporaryDirectory(prefix="sf-bench-start-") as tmp:
+        model = str(model_dir(args.model))
+        lib = build_library(model, Path(tmp))
+        runs = []
+        for r in range(args.runs):
+            marks = run_child(GUI_CHILD, [model, str(lib), args.query], "MARKS")
+            print(f"run {r + 1}: {marks}", file=sys.stderr, flush=True)
+            runs.append(marks)
+        pieces = run_child(PIECES_CHILD, [model, str(lib), args.query], "PIECES")
+        print(f"pieces: {pieces}", file=sys.stderr)
+    best = min(runs, key=lambda m: m["first_result"])
+    result = {"model": args.model, "runs": args.runs, "first_result_s": best["first_result"],
+              "window_shown_s": best.get("window_shown"), "model_ready_s": best.get("model_ready"),
+              "library_ready_s": best.get("library_ready"), **pieces,
+              "cpus": os.cpu_count(), "load1": round(os.getloadavg()[0], 2)}
+    print("RESULT " + " ".join(f"{k}={v}" for k, v in result.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
