@@ -15,6 +15,7 @@ from PySide6.QtGui import QDropEvent  # noqa: E402
 from soundfinder import config  # noqa: E402
 from soundfinder.gui.main_window import MainWindow  # noqa: E402
 from soundfinder.gui.results_model import LMMS_MIME  # noqa: E402
+from soundfinder.query.request import Query  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("user_settings")  # never the real user's settings
 
@@ -52,7 +53,7 @@ def open_window(qtbot, tiny_model_dir, embedder):
 
 def _search(qtbot, window, text: str) -> None:
     qtbot.keyClicks(window.search_bar.edit, text)
-    qtbot.waitUntil(lambda: window.question == text, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.question.text == text, timeout=WAIT_MS)
 
 
 def test_typing_fills_table_in_core_order(qtbot, open_window, indexed_library, embedder):
@@ -69,12 +70,31 @@ def test_typing_fills_table_in_core_order(qtbot, open_window, indexed_library, e
 def test_stale_query_never_overwrites_newer(qtbot, open_window, indexed_library):
     window = open_window(indexed_library)
     shown = []
-    window.bridge.resultsReady.connect(lambda seq, q, hits: shown.append(q))
+    window.bridge.resultsReady.connect(lambda seq, q, hits: shown.append(q.text))
     for text in ("a", "ab", "abc snare"):
         window.bridge.search(text, 50)
-    qtbot.waitUntil(lambda: window.question == "abc snare", timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.question.text == "abc snare", timeout=WAIT_MS)
     qtbot.wait(50)
     assert shown == ["abc snare"]
+
+
+def test_typed_similar_prefix_is_a_text_search(qtbot, open_window, indexed_library, embedder):
+    """Only a dropped file or "Find similar" asks for sounds like a file; typed text stays text."""
+    from soundfinder.query.search import search_text
+
+    window = open_window(indexed_library)
+    failures = []
+    window.bridge.queryFailed.connect(lambda seq, msg: failures.append(msg))
+    _search(qtbot, window, "similar:kick")
+    assert window.question == Query(text="similar:kick")
+    expected = [h.path for h in search_text(window.bridge.library, embedder, "similar:kick", k=200)]
+    assert window.results.paths() == expected
+    assert "results for" in window.query_label.text() and "Sounds like" not in window.query_label.text()
+    shown = []
+    window.bridge.resultsReady.connect(lambda seq, q, hits: shown.append(q))
+    window.refresh_results()  # what a commit of the live library does: asks the same question again
+    qtbot.waitUntil(lambda: bool(shown), timeout=WAIT_MS)
+    assert shown == [Query(text="similar:kick")] and failures == []
 
 
 def test_arrow_keys_select_and_play(qtbot, open_window, indexed_library):
@@ -119,7 +139,7 @@ def test_dropped_file_searches_similar(qtbot, open_window, indexed_library, samp
     event = QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                        Qt.KeyboardModifier.NoModifier)
     window.dropEvent(event)
-    qtbot.waitUntil(lambda: window.question == f"similar:{outside}", timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.question.like == str(outside), timeout=WAIT_MS)
     assert window.results.hits[0].path == str(sample_folder / "Drums" / "Kick_808.wav")
     assert event.dropAction() == Qt.DropAction.CopyAction
     assert outside.exists()

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from PySide6.QtCore import QObject, Signal
 
 from soundfinder.gui.threads import run_task, serial_executor
+from soundfinder.query.request import Query
 from soundfinder.query.search import Hit
 
 # Hits beyond this many are shown without telling user tags from auto tags (one query each).
@@ -61,7 +62,7 @@ class CoreBridge(QObject):
     libraryReady = Signal(dict)  # stats
     libraryFailed = Signal(str)
     statsChanged = Signal(dict)
-    resultsReady = Signal(int, str, list)  # sequence, what was asked, hits (TaggedHit)
+    resultsReady = Signal(int, object, list)  # sequence, what was asked (Query), hits (TaggedHit)
     queryFailed = Signal(int, str)
     tagsChanged = Signal(list)  # [TagCount], most used first
 
@@ -143,7 +144,15 @@ class CoreBridge(QObject):
 
     # -- queries -------------------------------------------------------------------------
 
-    def _ask(self, question: str, fn) -> int:
+    def ask(self, query: Query, k: int) -> int:
+        """Answer `query` (an example file, text, or every file) with up to `k` hits; returns its sequence."""
+        if query.kind == "like":
+            return self.similar(query.like, k, query.tags)
+        if query.kind == "text":
+            return self.search(query.text, k, query.tags)
+        return self.browse(tags=query.tags)
+
+    def _ask(self, question: Query, fn) -> int:
         seq = next(self._seq)
         self.latest = seq
 
@@ -184,13 +193,15 @@ class CoreBridge(QObject):
         from soundfinder.query.search import search_text
 
         tags = list(tags)
-        return self._ask(text, lambda: search_text(self.library, self.embedder, text, k, tags=tags))
+        question = Query(text=text, tags=tags)
+        return self._ask(question, lambda: search_text(self.library, self.embedder, text, k, tags=tags))
 
     def similar(self, path: str, k: int, tags: list[str] = ()) -> int:
         from soundfinder.query.search import search_similar
 
         tags = list(tags)
-        return self._ask(f"similar:{path}", lambda: search_similar(self.library, self.embedder, path, k,
+        question = Query(like=path, tags=tags)
+        return self._ask(question, lambda: search_similar(self.library, self.embedder, path, k,
                                                                    tags=tags))
 
     def browse(self, limit: int = 10000, tags: list[str] = ()) -> int:
@@ -211,7 +222,7 @@ class CoreBridge(QObject):
             self.library.attach_tags(records)
             return [Hit(float("nan"), r) for r in records]
 
-        return self._ask("", job)
+        return self._ask(Query(tags=tags), job)
 
     # -- tags ----------------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ from soundfinder.gui.tag_actions import TagController
 from soundfinder.gui.waveform import WaveformWidget
 from soundfinder.gui.widgets import EmptyState, ModelBanner, SearchBar
 from soundfinder.gui.worker import LiveBridge
+from soundfinder.query.request import Query
 
 EMPTY, RESULTS = 0, 1
 EMPTY_HINT = ("Add a folder of samples and soundfinder will listen to every file, so you can\n"
@@ -53,7 +54,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("soundfinder")
         self.setAcceptDrops(True)
         self.stats: dict = {}
-        self.question = ""
+        self.question = Query()  # the question whose results are shown
         self._asked_at = 0.0
         self._restoring = False  # re-selecting the current file after a refresh: do not replay it
         self.bridge = CoreBridge(self, executor=executor, preloaded=embedder)
@@ -256,16 +257,12 @@ class MainWindow(QMainWindow):
         if not self.bridge.ready():
             return  # the query runs once the library is ready (_library_ready)
         self._asked_at = time.monotonic()
-        k = int(self.setting("results"))
-        if text:
-            self.bridge.search(text, k, self.tags.filters)
-        else:
-            self.bridge.browse(tags=self.tags.filters)
+        self.bridge.ask(Query(text=text, tags=self.tags.filters), int(self.setting("results")))
 
     def refresh_results(self) -> None:
         """Ask the current question again (files came or went, tags or filters changed)."""
-        if self.question.startswith("similar:"):
-            self.find_similar(self.question[8:])
+        if self.question.like:
+            self.find_similar(self.question.like)
         else:
             self.run_query(self.search_bar.text())
 
@@ -274,10 +271,11 @@ class MainWindow(QMainWindow):
             self._problem("the model is not loaded yet")
             return
         self._asked_at = time.monotonic()
-        self.bridge.similar(path, int(self.setting("results")), self.tags.filters)
+        self.bridge.ask(Query(like=path, tags=self.tags.filters), int(self.setting("results")))
 
-    def _show_results(self, seq: int, question: str, hits: list) -> None:
-        keep = self.current_path() if question == self.question else None  # a refresh of the same query
+    def _show_results(self, seq: int, question: Query, hits: list) -> None:
+        same = question.unfiltered() == self.question.unfiltered()  # a refresh, or only the filters changed
+        keep = self.current_path() if same else None
         keep = self.library_actions.renamed.pop(keep, keep)
         self.library_actions.renamed.clear()
         self.question = question
@@ -287,11 +285,11 @@ class MainWindow(QMainWindow):
             self._restoring = False
         ms = (time.monotonic() - self._asked_at) * 1000
         where = f" tagged <b>{' + '.join(self.tags.filters)}</b>" if self.tags.filters else ""
-        if question.startswith("similar:"):
-            self.query_label.setText(f"Sounds like <b>{os.path.basename(question[8:])}</b>{where} · "
+        if question.like:
+            self.query_label.setText(f"Sounds like <b>{os.path.basename(question.like)}</b>{where} · "
                                      f"{len(hits)} results")
-        elif question:
-            self.query_label.setText(f"{len(hits)} results for <b>“{question}”</b>{where} "
+        elif question.kind == "text":
+            self.query_label.setText(f"{len(hits)} results for <b>“{question.text}”</b>{where} "
                                      f"<span style='color:#7d8590'>({ms:.0f} ms)</span>")
         else:
             self.query_label.setText(f"All sounds{where} · {len(hits):,}" + (
