@@ -20,6 +20,38 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 
+# Where the user's settings, caches and model downloads would go: every test (and every process
+# a test starts, which inherits the environment) gets its own empty folders instead.
+HOME_VARS = {
+    "HOME": "home", "USERPROFILE": "home",  # Path.home(); platformdirs on macOS
+    "XDG_CONFIG_HOME": "config", "XDG_CACHE_HOME": "cache", "XDG_DATA_HOME": "data",
+    "XDG_STATE_HOME": "state", "APPDATA": "appdata", "LOCALAPPDATA": "localappdata",  # Windows
+    "HF_HOME": "hf", "HF_HUB_CACHE": "hf/hub", "TRANSFORMERS_CACHE": "hf/hub", "TORCH_HOME": "torch",
+}
+
+
+def _point_home_at(root: Path, setenv) -> None:
+    for var, sub in HOME_VARS.items():
+        (root / sub).mkdir(parents=True, exist_ok=True)
+        setenv(var, str(root / sub))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def hermetic_session(tmp_path_factory):
+    """Session fixtures (the tiny model, the embedder) are built before any per-test home exists."""
+    with pytest.MonkeyPatch.context() as mp:
+        _point_home_at(tmp_path_factory.mktemp("session-home"), mp.setenv)
+        yield
+
+
+@pytest.fixture(autouse=True)
+def hermetic_home(tmp_path_factory, monkeypatch) -> Path:
+    """A fresh home, config, cache and data folder for each test; never the real user's."""
+    root = tmp_path_factory.mktemp("home")
+    _point_home_at(root, monkeypatch.setenv)
+    return root
+
+
 def pytest_addoption(parser):
     parser.addoption("--runslow", action="store_true", help="run tests marked slow")
 
