@@ -185,6 +185,28 @@ def test_settings_persist_across_restart(qtbot, open_window, tmp_path, user_sett
     assert (second.width(), second.height()) == size == (780, 560)
 
 
+def test_volume_drag_writes_settings_once_off_the_ui_thread(qtbot, open_window, tmp_path, monkeypatch):
+    import threading
+
+    window = open_window(tmp_path / "lib")
+    window.settings_saver.flush(wait=True)  # what restoring the window queued
+    writes, real_save = [], config.save_user_settings
+
+    def counting_save(values):
+        writes.append((threading.get_ident(), values.get("volume")))
+        real_save(values)
+
+    monkeypatch.setattr(config, "save_user_settings", counting_save)
+    for value in range(20, 70):  # a drag: 50 ticks
+        window.search_bar.volume.setValue(value)
+    qtbot.waitUntil(lambda: config.load_user_settings().get("volume") == 0.69, timeout=WAIT_MS)
+    assert 1 <= len(writes) <= 2 and writes[-1][1] == 0.69
+    assert threading.get_ident() not in {t for t, _ in writes}  # never on the UI thread
+    window.search_bar.volume.setValue(42)
+    window.close()  # closing writes what is still pending
+    assert config.load_user_settings()["volume"] == 0.42
+
+
 def test_settings_dialog_saves_declared_options(qtbot, user_settings):
     from soundfinder.gui.settings_dialog import SettingsDialog
 

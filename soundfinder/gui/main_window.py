@@ -25,6 +25,7 @@ from soundfinder.gui.live_actions import LiveController
 from soundfinder.gui.player import Player
 from soundfinder.gui.results_model import PathRole, ResultsModel
 from soundfinder.gui.results_view import ResultsView
+from soundfinder.gui.settings_saver import SettingsSaver
 from soundfinder.gui.tag_actions import TagController
 from soundfinder.gui.waveform import WaveformWidget
 from soundfinder.gui.widgets import EmptyState, ModelBanner, SearchBar
@@ -60,6 +61,7 @@ class MainWindow(QMainWindow):
         self.bridge = CoreBridge(self, executor=executor, preloaded=embedder)
         self.live = LiveBridge(self, options=live_options)
         self.player = Player(self)
+        self.settings_saver = SettingsSaver(self)
         self._build()
         self.tags = TagController(self)
         self.library_actions = LiveController(self)
@@ -171,10 +173,11 @@ class MainWindow(QMainWindow):
     def setting(self, name: str):
         return config.get(name, self.overrides.get(name))
 
-    def _save_setting(self, name: str, value) -> None:
-        user = config.load_user_settings()
-        user[name] = value
-        config.save_user_settings(user)
+    def _save_setting(self, name: str, value, now: bool = False) -> None:
+        """Saved once the changes pause (a slider drag is one write); `now`: on disk when this returns."""
+        self.settings_saver.set(name, value)
+        if now:
+            self.settings_saver.flush(wait=True)
 
     def _volume_changed(self, value: int) -> None:
         self.player.set_volume(value / 100)
@@ -212,7 +215,7 @@ class MainWindow(QMainWindow):
     def _choose_model_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Choose a local CLAP model folder")
         if folder:
-            self._save_setting("model", folder)
+            self._save_setting("model", folder, now=True)
             self.overrides.pop("model", None)
             self.start_core()
 
@@ -380,6 +383,7 @@ class MainWindow(QMainWindow):
         s.setValue("geometry", self.saveGeometry())
         s.setValue("splitter", self.splitter.saveState())
         s.sync()
+        self.settings_saver.close()
         self.player.stop()
         self.tags.tagger.shutdown()
         self.live.stop()  # the watcher and the indexing worker end before the library closes
