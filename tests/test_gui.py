@@ -97,6 +97,32 @@ def test_typed_similar_prefix_is_a_text_search(qtbot, open_window, indexed_libra
     assert shown == [Query(text="similar:kick")] and failures == []
 
 
+def test_model_and_search_graph_warm_up_off_the_ui_thread(qtbot, tiny_model_dir, embedder, indexed_library,
+                                                          monkeypatch):
+    """The first query must not pay for the text tower's or the graph's one-time start-up."""
+    import threading
+
+    from soundfinder.library.vectorindex import VectorIndex
+
+    calls = []
+    warm_up, warm = type(embedder).warm_up, VectorIndex.warm
+    monkeypatch.setattr(type(embedder), "warm_up",
+                        lambda self, *a, **k: (calls.append(("model", threading.get_ident())), warm_up(self, *a, **k)))
+    monkeypatch.setattr(VectorIndex, "warm", lambda self: (calls.append(("graph", threading.get_ident())), warm(self)))
+    window = MainWindow({"library": str(indexed_library), "model": str(tiny_model_dir), "device": "cpu"},
+                        embedder=embedder)
+    qtbot.addWidget(window)
+    seen = {}
+    window.bridge.modelReady.connect(lambda _: seen.setdefault("model ready", list(calls)))
+    window.bridge.libraryReady.connect(lambda _: seen.setdefault("library ready", list(calls)))
+    qtbot.waitUntil(lambda: "library ready" in seen, timeout=WAIT_MS)
+    ui = threading.get_ident()
+    assert [kind for kind, _ in seen["model ready"]] == ["model"]
+    assert [kind for kind, _ in seen["library ready"]] == ["model", "graph"]
+    assert all(thread != ui for _, thread in seen["library ready"])
+    window.close()
+
+
 def test_arrow_keys_select_and_play(qtbot, open_window, indexed_library):
     window = open_window(indexed_library)
     _search(qtbot, window, "hat")

@@ -53,6 +53,14 @@ class TaggedHit(Hit):
     user_tags: frozenset = frozenset()  # those of `record.tags` the user set
 
 
+def _warm_graph(opened: tuple) -> tuple:
+    """Load a just-opened library's search graph (not shared with any thread yet) on this background
+    thread, so the user's first query does not pay for it."""
+    if opened[0].index is not None:
+        opened[0].index.warm()
+    return opened
+
+
 class CoreBridge(QObject):
     """Loads the model, opens the library and answers queries on background threads."""
 
@@ -94,9 +102,12 @@ class CoreBridge(QObject):
 
             pre = self.preloaded
             if pre is not None and pre.space.model == os.path.abspath(os.path.expanduser(model)):
-                return pre
-            threads_hint()
-            return ClapEmbedder.load(model, device=device, precision=precision)
+                embedder = pre
+            else:
+                threads_hint()
+                embedder = ClapEmbedder.load(model, device=device, precision=precision)
+            embedder.warm_up()  # here, not in the user's first query (one-time allocations, kernels)
+            return embedder
 
         def loaded(result=None, error=None):
             if load_id != self._load_id:
@@ -140,7 +151,7 @@ class CoreBridge(QObject):
             run_task(self.library.stats, lambda result=None, error=None:
                      self.libraryReady.emit(result or {}), self._queries)
 
-        run_task(job, done, self._queries)
+        run_task(lambda: _warm_graph(job()), done, self._queries)
 
     # -- queries -------------------------------------------------------------------------
 
