@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from concurrent.futures import Executor, Future
 
 import pytest
 
@@ -15,6 +16,7 @@ from PySide6.QtGui import QDropEvent  # noqa: E402
 from soundfinder import config  # noqa: E402
 from soundfinder.gui.main_window import MainWindow  # noqa: E402
 from soundfinder.gui.results_model import LMMS_MIME  # noqa: E402
+from soundfinder.gui.threads import ImmediateExecutor  # noqa: E402
 from soundfinder.query.request import Query  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("user_settings")  # never the real user's settings
@@ -67,15 +69,77 @@ def test_typing_fills_table_in_core_order(qtbot, open_window, indexed_library, e
     assert "8 sounds" in window.counts_label.text()
 
 
-def test_stale_query_never_overwrites_newer(qtbot, open_window, indexed_library):
-    window = open_window(indexed_library)
+class StepExecutor(Executor):
+    """Queues tasks until the test runs them, on the test's thread (Picard's fake thread pool)."""
+
+    def __init__(self):
+        self.queue: list = []
+        self.immediate = False
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        if self.immediate:
+            return ImmediateExecutor().submit(fn, *args, **kwargs)
+        fut: Future = Future()
+        self.queue.append((fut, lambda: fn(*args, **kwargs)))
+        return fut
+
+    def run_next(self) -> None:
+        fut, fn = self.queue.pop(0)
+        fut.set_result(fn())
+
+    def run_all(self) -> None:
+        while self.queue:
+            self.run_next()
+
+
+@pytest.fixture
+def stepped_bridge(qtbot, tiny_model_dir, embedder, indexed_library):
+    """A CoreBridge on the indexed library whose queries run only when the test says so."""
+    from soundfinder.gui.bridge import CoreBridge
+
+    steps = StepExecutor()
+    bridge = CoreBridge(executor=steps, model_executor=ImmediateExecutor(), preloaded=embedder)
+    bridge.start(str(tiny_model_dir), "cpu", "auto", str(indexed_library))
+    qtbot.waitUntil(lambda: steps.run_all() or bridge.ready(), timeout=WAIT_MS)
+    steps.run_all()
     shown = []
-    window.bridge.resultsReady.connect(lambda seq, q, hits: shown.append(q.text))
-    for text in ("a", "ab", "abc snare"):
-        window.bridge.search(text, 50)
-    qtbot.waitUntil(lambda: window.question.text == "abc snare", timeout=WAIT_MS)
-    qtbot.wait(50)
-    assert shown == ["abc snare"]
+    bridge.resultsReady.connect(lambda seq, q, hits: shown.append(q.text))
+    yield bridge, steps, shown
+    steps.immediate = True
+    bridge.close()
+
+
+def test_stale_query_never_overwrites_newer(qtbot, stepped_bridge, monkeypatch):
+    """A query whose search was already running when a newer one was asked is dropped on arrival."""
+    import soundfinder.query.search as search
+
+    bridge, steps, shown = stepped_bridge
+    real_search, searched = search.search_text, []
+
+    def search_while_user_types(library, embedder, text, k, **kw):
+        searched.append(text)
+        if text == "ab":
+            bridge.search("abc snare", 50)  # typed while "ab" was being searched
+        return real_search(library, embedder, text, k, **kw)
+
+    monkeypatch.setattr(search, "search_text", search_while_user_types)
+    bridge.search("ab", 50)
+    steps.run_next()  # "ab" is searched, and finishes after "abc snare" was asked
+    steps.run_all()
+    assert searched == ["ab", "abc snare"] and shown == ["abc snare"]
+
+
+def test_queued_stale_queries_are_skipped_unsearched(qtbot, stepped_bridge, monkeypatch):
+    import soundfinder.query.search as search
+
+    bridge, steps, shown = stepped_bridge
+    real_search, searched = search.search_text, []
+    monkeypatch.setattr(search, "search_text", lambda lib, emb, text, k, **kw: (
+        searched.append(text), real_search(lib, emb, text, k, **kw))[1])
+    for text in ("a", "ab", "abc snare"):  # typed faster than the queries run
+        bridge.search(text, 50)
+    steps.run_all()
+    assert searched == ["abc snare"] and shown == ["abc snare"]
 
 
 def test_typed_similar_prefix_is_a_text_search(qtbot, open_window, indexed_library, embedder):
