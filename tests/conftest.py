@@ -119,6 +119,18 @@ def sample_folder(tmp_path) -> Path:
 
 
 @pytest.fixture
+def indexed_library(tmp_path, embedder, sample_folder) -> Path:
+    """A library folder with `sample_folder` indexed by the tiny model."""
+    from soundfinder.indexing import index_paths
+    from soundfinder.library import Library
+
+    root = tmp_path / "library"
+    with Library.open(root, space=embedder.space) as lib:
+        index_paths(lib, embedder, [str(sample_folder)])
+    return root
+
+
+@pytest.fixture
 def cli(tiny_model_dir, tmp_path, monkeypatch):
     """Run the CLI in-process with the tiny model and a fresh library; returns (code, stdout, stderr)."""
     from soundfinder.cli import main

@@ -25,17 +25,6 @@ WAIT_MS = 30000
 
 
 @pytest.fixture
-def indexed_library(tmp_path, embedder, sample_folder):
-    from soundfinder.indexing import index_paths
-    from soundfinder.library import Library
-
-    root = tmp_path / "library"
-    with Library.open(root, space=embedder.space) as lib:
-        index_paths(lib, embedder, [str(sample_folder)])
-    return root
-
-
-@pytest.fixture
 def open_window(qtbot, tiny_model_dir, embedder):
     windows = []
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, Signal
 
-from soundfinder.gui.threads import run_task, serial_executor
+from soundfinder.gui.threads import DaemonExecutor, run_task, serial_executor
 from soundfinder.query.request import Query
 from soundfinder.query.search import Hit
 
@@ -82,11 +82,12 @@ class CoreBridge(QObject):
         self.library: SerialLibrary | None = None
         self.readonly = False
         self._queries = executor or serial_executor("query")
-        self._loader = model_executor or serial_executor("model")
+        self._loader = model_executor or DaemonExecutor("model")  # a download never holds up exit
         self._seq = itertools.count(1)
         self.latest = 0
         self._load_id = 0
         self.user_tag_names: set[str] = set()  # tags some file carries as a user tag
+        self.closed = False
 
     # -- startup -------------------------------------------------------------------------
 
@@ -122,7 +123,7 @@ class CoreBridge(QObject):
         run_task(load, loaded, self._loader)
 
     def cancel_loading(self) -> None:
-        """Forget the model load in flight (the download thread finishes on its own)."""
+        """Forget the model load in flight (its daemon thread finishes on its own, or dies at exit)."""
         self._load_id += 1
 
     def open_library(self, path: str) -> None:
@@ -147,6 +148,9 @@ class CoreBridge(QObject):
                 self.libraryFailed.emit(str(error))
                 return
             lib, self.readonly = result
+            if self.closed:  # the window closed while the library opened
+                run_task(lib.close, None, self._queries)
+                return
             self.library = SerialLibrary(lib)
             run_task(self.library.stats, lambda result=None, error=None:
                      self.libraryReady.emit(result or {}), self._queries)
@@ -297,10 +301,13 @@ class CoreBridge(QObject):
 
         run_task(lambda: self.library.remove_folder(folder), done, self._queries)
 
-    def close(self) -> None:
-        """Close the library (saving its search graph); waits for queued queries."""
+    def close(self, timeout: float = 30) -> None:
+        """Close the library (saving its search graph) once the query running now ends; queued
+        queries are dropped unsearched. May wait `timeout`: the window calls it off the UI thread."""
+        self.closed = True
         self._load_id += 1
-        self._queries.submit(lambda: None).result(timeout=30)
+        self.latest = 0  # no query has this number: every queued one is stale now
+        self._queries.submit(lambda: None).result(timeout=timeout)
         if self.library is not None:
             with self.library.lock:
                 self.library.close()

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 from soundfinder import config
 from soundfinder.gui import actions
 from soundfinder.gui.bridge import CoreBridge
+from soundfinder.gui.closing import close_in_background
 from soundfinder.gui.library_panel import LibraryPanel
 from soundfinder.gui.live_actions import LiveController
 from soundfinder.gui.player import Player
@@ -220,6 +221,8 @@ class MainWindow(QMainWindow):
             self.start_core()
 
     def _library_ready(self, stats: dict) -> None:
+        if self.bridge.closed:
+            return
         self._show_stats(stats)
         self.bridge.failures(self.panel.set_errors)
         self.bridge.refresh_tags()
@@ -385,8 +388,9 @@ class MainWindow(QMainWindow):
         s.sync()
         self.settings_saver.close()
         self.player.stop()
-        self.tags.tagger.shutdown()
-        self.live.stop()  # the watcher and the indexing worker end before the library closes
-        self.bridge.close()
+        self.tags.tagger.cancel()
+        self.bridge.closed = True  # results or a library still on their way must not start anything
+        # The watcher and the indexing worker end before the library closes (off the UI thread).
+        self.closing = close_in_background([self.tags.tagger.shutdown, self.live.stop, self.bridge.close])
         super().closeEvent(event)
 
