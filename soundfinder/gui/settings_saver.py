@@ -16,7 +16,7 @@ from concurrent.futures import Executor, Future
 from PySide6.QtCore import QObject, QTimer
 
 from soundfinder import config
-from soundfinder.gui.threads import serial_executor
+from soundfinder.gui.threads import ImmediateExecutor, serial_executor
 
 DELAY_MS = 500  # quiet time after the last change before the file is written
 WRITE_TIMEOUT_S = 5.0  # a flush that must finish waits at most this long (a hung network home)
@@ -61,7 +61,8 @@ class SettingsSaver(QObject):
         """Write what is pending and let the writer thread end (bounded: never holds up closing long)."""
         try:
             self.flush(wait=True)
-        except Exception:  # noqa: BLE001 - already reported by _report; closing goes on
+        except Exception:  # noqa: BLE001 - a failed write was reported (_report), a slow one ends on its own
             pass
         finally:
             self._executor.shutdown(wait=False)
+            self._executor = ImmediateExecutor()  # a change after closing (rare) is written at once
