@@ -171,7 +171,7 @@ def test_a_thousand_files_copied_at_once_are_indexed_once_each(live, tmp_path):
     # every file, the pack folder and its 10 subfolders seen changing, then let time run
     wait_until(lambda: live.live.watcher.pending() >= 1011, message="every path of the copy to be seen")
     clock.release()
-    wait_until(lambda: live.lib.stats()["indexed"] == 1000, timeout=60)
+    wait_until(lambda: live.lib.stats()["indexed"] == 1000, timeout=300)  # a bound: 83 s seen on a loaded machine
     seconds = time.monotonic() - t0
     added = live.all("added")
     assert len(added) == 1000 and len(set(added)) == 1000
