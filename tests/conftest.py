@@ -24,6 +24,38 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="soundfinder-test-cache-")
 
 
+# Where the user's settings, caches and model downloads would go: every test (and every process
+# a test starts, which inherits the environment) gets its own empty folders instead.
+HOME_VARS = {
+    "HOME": "home", "USERPROFILE": "home",  # Path.home(); platformdirs on macOS
+    "XDG_CONFIG_HOME": "config", "XDG_CACHE_HOME": "cache", "XDG_DATA_HOME": "data",
+    "XDG_STATE_HOME": "state", "APPDATA": "appdata", "LOCALAPPDATA": "localappdata",  # Windows
+    "HF_HOME": "hf", "HF_HUB_CACHE": "hf/hub", "TRANSFORMERS_CACHE": "hf/hub", "TORCH_HOME": "torch",
+}
+
+
+def _point_home_at(root: Path, setenv) -> None:
+    for var, sub in HOME_VARS.items():
+        (root / sub).mkdir(parents=True, exist_ok=True)
+        setenv(var, str(root / sub))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def hermetic_session(tmp_path_factory):
+    """Session fixtures (the tiny model, the embedder) are built before any per-test home exists."""
+    with pytest.MonkeyPatch.context() as mp:
+        _point_home_at(tmp_path_factory.mktemp("session-home"), mp.setenv)
+        yield
+
+
+@pytest.fixture(autouse=True)
+def hermetic_home(tmp_path_factory, monkeypatch) -> Path:
+    """A fresh home, config, cache and data folder for each test; never the real user's."""
+    root = tmp_path_factory.mktemp("home")
+    _point_home_at(root, monkeypatch.setenv)
+    return root
+
+
 def pytest_addoption(parser):
     parser.addoption("--runslow", action="store_true", help="run tests marked slow")
 
@@ -87,6 +119,18 @@ def sample_folder(tmp_path) -> Path:
     write(root / "FX" / "Riser_long.wav", tone(1000, 14.0, 22050, kind="noise", seed=3), rate=22050)
     write(root / "FX" / "Blip_8k.wav", tone(600, 0.2, 8000), rate=8000, subtype="PCM_U8")
     (root / "FX" / "broken.wav").write_text("this is not audio at all")
+    return root
+
+
+@pytest.fixture
+def indexed_library(tmp_path, embedder, sample_folder) -> Path:
+    """A library folder with `sample_folder` indexed by the tiny model."""
+    from soundfinder.indexing import index_paths
+    from soundfinder.library import Library
+
+    root = tmp_path / "library"
+    with Library.open(root, space=embedder.space) as lib:
+        index_paths(lib, embedder, [str(sample_folder)])
     return root
 
 

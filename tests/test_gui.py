@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from concurrent.futures import Executor, Future
 
 import pytest
 
@@ -15,21 +16,12 @@ from PySide6.QtGui import QDropEvent  # noqa: E402
 from soundfinder import config  # noqa: E402
 from soundfinder.gui.main_window import MainWindow  # noqa: E402
 from soundfinder.gui.results_model import LMMS_MIME  # noqa: E402
+from soundfinder.gui.threads import ImmediateExecutor  # noqa: E402
+from soundfinder.query.request import Query  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("user_settings")  # never the real user's settings
 
 WAIT_MS = 30000
-
-
-@pytest.fixture
-def indexed_library(tmp_path, embedder, sample_folder):
-    from soundfinder.indexing import index_paths
-    from soundfinder.library import Library
-
-    root = tmp_path / "library"
-    with Library.open(root, space=embedder.space) as lib:
-        index_paths(lib, embedder, [str(sample_folder)])
-    return root
 
 
 @pytest.fixture
@@ -52,7 +44,7 @@ def open_window(qtbot, tiny_model_dir, embedder):
 
 def _search(qtbot, window, text: str) -> None:
     qtbot.keyClicks(window.search_bar.edit, text)
-    qtbot.waitUntil(lambda: window.question == text, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.question.text == text, timeout=WAIT_MS)
 
 
 def test_typing_fills_table_in_core_order(qtbot, open_window, indexed_library, embedder):
@@ -66,15 +58,122 @@ def test_typing_fills_table_in_core_order(qtbot, open_window, indexed_library, e
     assert "8 sounds" in window.counts_label.text()
 
 
-def test_stale_query_never_overwrites_newer(qtbot, open_window, indexed_library):
+class StepExecutor(Executor):
+    """Queues tasks until the test runs them, on the test's thread (Picard's fake thread pool)."""
+
+    def __init__(self):
+        self.queue: list = []
+        self.immediate = False
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        if self.immediate:
+            return ImmediateExecutor().submit(fn, *args, **kwargs)
+        fut: Future = Future()
+        self.queue.append((fut, lambda: fn(*args, **kwargs)))
+        return fut
+
+    def run_next(self) -> None:
+        fut, fn = self.queue.pop(0)
+        fut.set_result(fn())
+
+    def run_all(self) -> None:
+        while self.queue:
+            self.run_next()
+
+
+@pytest.fixture
+def stepped_bridge(qtbot, tiny_model_dir, embedder, indexed_library):
+    """A CoreBridge on the indexed library whose queries run only when the test says so."""
+    from soundfinder.gui.bridge import CoreBridge
+
+    steps = StepExecutor()
+    bridge = CoreBridge(executor=steps, model_executor=ImmediateExecutor(), preloaded=embedder)
+    bridge.start(str(tiny_model_dir), "cpu", "auto", str(indexed_library))
+    qtbot.waitUntil(lambda: steps.run_all() or bridge.ready(), timeout=WAIT_MS)
+    steps.run_all()
+    shown = []
+    bridge.resultsReady.connect(lambda seq, q, hits: shown.append(q.text))
+    yield bridge, steps, shown
+    steps.immediate = True
+    bridge.close()
+
+
+def test_stale_query_never_overwrites_newer(qtbot, stepped_bridge, monkeypatch):
+    """A query whose search was already running when a newer one was asked is dropped on arrival."""
+    import soundfinder.query.search as search
+
+    bridge, steps, shown = stepped_bridge
+    real_search, searched = search.search_text, []
+
+    def search_while_user_types(library, embedder, text, k, **kw):
+        searched.append(text)
+        if text == "ab":
+            bridge.search("abc snare", 50)  # typed while "ab" was being searched
+        return real_search(library, embedder, text, k, **kw)
+
+    monkeypatch.setattr(search, "search_text", search_while_user_types)
+    bridge.search("ab", 50)
+    steps.run_next()  # "ab" is searched, and finishes after "abc snare" was asked
+    steps.run_all()
+    assert searched == ["ab", "abc snare"] and shown == ["abc snare"]
+
+
+def test_queued_stale_queries_are_skipped_unsearched(qtbot, stepped_bridge, monkeypatch):
+    import soundfinder.query.search as search
+
+    bridge, steps, shown = stepped_bridge
+    real_search, searched = search.search_text, []
+    monkeypatch.setattr(search, "search_text", lambda lib, emb, text, k, **kw: (
+        searched.append(text), real_search(lib, emb, text, k, **kw))[1])
+    for text in ("a", "ab", "abc snare"):  # typed faster than the queries run
+        bridge.search(text, 50)
+    steps.run_all()
+    assert searched == ["abc snare"] and shown == ["abc snare"]
+
+
+def test_typed_similar_prefix_is_a_text_search(qtbot, open_window, indexed_library, embedder):
+    """Only a dropped file or "Find similar" asks for sounds like a file; typed text stays text."""
+    from soundfinder.query.search import search_text
+
     window = open_window(indexed_library)
+    failures = []
+    window.bridge.queryFailed.connect(lambda seq, msg: failures.append(msg))
+    _search(qtbot, window, "similar:kick")
+    assert window.question == Query(text="similar:kick")
+    expected = [h.path for h in search_text(window.bridge.library, embedder, "similar:kick", k=200)]
+    assert window.results.paths() == expected
+    assert "results for" in window.query_label.text() and "Sounds like" not in window.query_label.text()
     shown = []
     window.bridge.resultsReady.connect(lambda seq, q, hits: shown.append(q))
-    for text in ("a", "ab", "abc snare"):
-        window.bridge.search(text, 50)
-    qtbot.waitUntil(lambda: window.question == "abc snare", timeout=WAIT_MS)
-    qtbot.wait(50)
-    assert shown == ["abc snare"]
+    window.refresh_results()  # what a commit of the live library does: asks the same question again
+    qtbot.waitUntil(lambda: bool(shown), timeout=WAIT_MS)
+    assert shown == [Query(text="similar:kick")] and failures == []
+
+
+def test_model_and_search_graph_warm_up_off_the_ui_thread(qtbot, tiny_model_dir, embedder, indexed_library,
+                                                          monkeypatch):
+    """The first query must not pay for the text tower's or the graph's one-time start-up."""
+    import threading
+
+    from soundfinder.library.vectorindex import VectorIndex
+
+    calls = []
+    warm_up, warm = type(embedder).warm_up, VectorIndex.warm
+    monkeypatch.setattr(type(embedder), "warm_up",
+                        lambda self, *a, **k: (calls.append(("model", threading.get_ident())), warm_up(self, *a, **k)))
+    monkeypatch.setattr(VectorIndex, "warm", lambda self: (calls.append(("graph", threading.get_ident())), warm(self)))
+    window = MainWindow({"library": str(indexed_library), "model": str(tiny_model_dir), "device": "cpu"},
+                        embedder=embedder)
+    qtbot.addWidget(window)
+    seen = {}
+    window.bridge.modelReady.connect(lambda _: seen.setdefault("model ready", list(calls)))
+    window.bridge.libraryReady.connect(lambda _: seen.setdefault("library ready", list(calls)))
+    qtbot.waitUntil(lambda: "library ready" in seen, timeout=WAIT_MS)
+    ui = threading.get_ident()
+    assert [kind for kind, _ in seen["model ready"]] == ["model"]
+    assert [kind for kind, _ in seen["library ready"]] == ["model", "graph"]
+    assert all(thread != ui for _, thread in seen["library ready"])
+    window.close()
 
 
 def test_arrow_keys_select_and_play(qtbot, open_window, indexed_library):
@@ -119,7 +218,7 @@ def test_dropped_file_searches_similar(qtbot, open_window, indexed_library, samp
     event = QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                        Qt.KeyboardModifier.NoModifier)
     window.dropEvent(event)
-    qtbot.waitUntil(lambda: window.question == f"similar:{outside}", timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.question.like == str(outside), timeout=WAIT_MS)
     assert window.results.hits[0].path == str(sample_folder / "Drums" / "Kick_808.wav")
     assert event.dropAction() == Qt.DropAction.CopyAction
     assert outside.exists()
@@ -163,6 +262,28 @@ def test_settings_persist_across_restart(qtbot, open_window, tmp_path, user_sett
     assert not second.search_bar.autoplay.isChecked()
     assert second.search_bar.volume.value() == 35
     assert (second.width(), second.height()) == size == (780, 560)
+
+
+def test_volume_drag_writes_settings_once_off_the_ui_thread(qtbot, open_window, tmp_path, monkeypatch):
+    import threading
+
+    window = open_window(tmp_path / "lib")
+    window.settings_saver.flush(wait=True)  # what restoring the window queued
+    writes, real_save = [], config.save_user_settings
+
+    def counting_save(values):
+        writes.append((threading.get_ident(), values.get("volume")))
+        real_save(values)
+
+    monkeypatch.setattr(config, "save_user_settings", counting_save)
+    for value in range(20, 70):  # a drag: 50 ticks
+        window.search_bar.volume.setValue(value)
+    qtbot.waitUntil(lambda: config.load_user_settings().get("volume") == 0.69, timeout=WAIT_MS)
+    assert 1 <= len(writes) <= 2 and writes[-1][1] == 0.69
+    assert threading.get_ident() not in {t for t, _ in writes}  # never on the UI thread
+    window.search_bar.volume.setValue(42)
+    window.close()  # closing writes what is still pending
+    assert config.load_user_settings()["volume"] == 0.42
 
 
 def test_settings_dialog_saves_declared_options(qtbot, user_settings):

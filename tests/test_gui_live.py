@@ -69,7 +69,7 @@ def test_renamed_file_shows_new_name_and_keeps_selection(qtbot, live_window, sam
     w = live_window
     w.search_bar.edit.setText("snare")
     w.search_bar.submit()
-    qtbot.waitUntil(lambda: w.question == "snare", timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: w.question.text == "snare", timeout=WAIT_MS)
     old = str(sample_folder / "Drums" / "Snare_Dusty.flac")
     w.view.selectRow(w.results.row_of(old))
     new = sample_folder / "Drums" / "Snare_Renamed.flac"
@@ -91,7 +91,7 @@ def test_tag_chips_filter_and_combine_with_text(qtbot, live_window, sample_folde
     assert "tagged" in w.query_label.text()
     w.search_bar.edit.setText("bright noise")
     w.search_bar.submit()
-    qtbot.waitUntil(lambda: w.question == "bright noise" and len(w.results.paths()) == 3, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: w.question.text == "bright noise" and len(w.results.paths()) == 3, timeout=WAIT_MS)
     w.tags.bar.add("Favourite")  # AND: both tags
     qtbot.waitUntil(lambda: w.results.paths() == drums[:1], timeout=WAIT_MS)
     assert [t for t, mine in w.results.tags_of(w.results.hits[0]) if mine] == ["drums", "favourite"]

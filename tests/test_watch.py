@@ -1,7 +1,8 @@
 """Live indexing with a real watchdog observer on temporary folders.
 
-Every wait is for a condition (`wait_until`), bounded; nothing sleeps a fixed time except
-the test that simulates a slow copy, where the pauses are the thing being tested.
+Every wait is for a condition (`wait_until`), bounded; nothing sleeps a fixed time. Where a test
+depends on the debounce window (a slow copy, one burst), the watcher's clock stands still while
+the files are written, so a loaded machine cannot stretch a pause past the window.
 """
 
 from __future__ import annotations
@@ -38,6 +39,28 @@ def wait_until(predicate, timeout: float = SETTLE, interval: float = 0.02, messa
         time.sleep(interval)
 
 
+class HeldClock:
+    """The debouncer's clock: stands still (moving only by `advance`) until `release`d to real time."""
+
+    def __init__(self):
+        self._offset = 0.0
+        self._held_at: float | None = time.monotonic()
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        with self._lock:
+            return self._held_at + self._offset if self._held_at is not None else time.monotonic() + self._offset
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self._offset += seconds
+
+    def release(self) -> None:
+        with self._lock:
+            self._offset += self._held_at - time.monotonic()  # time goes on from where it stood
+            self._held_at = None
+
+
 class Live:
     """A LiveLibrary on a temporary library and sample folder, recording what it reports."""
 
@@ -64,6 +87,12 @@ class Live:
     def status(self, path) -> str | None:
         rec = self.lib.get(str(path))
         return rec.status if rec else None
+
+    def hold_clock(self) -> HeldClock:
+        """Stop the debouncer's time (its collector reads time through this clock only)."""
+        clock = HeldClock()
+        self.live.watcher.collector.clock = clock
+        return clock
 
     @property
     def embedded(self) -> int:
@@ -137,8 +166,12 @@ def test_a_thousand_files_copied_at_once_are_indexed_once_each(live, tmp_path):
     for i in range(1000):
         sound(staging / f"d{i // 100}" / f"s{i:04}.wav", i, seconds=0.01)
     t0 = time.monotonic()
+    clock = live.hold_clock()  # however long the copy takes, no pause in it reaches the debounce window
     shutil.copytree(staging, live.root / "pack")
-    wait_until(lambda: live.lib.stats()["indexed"] == 1000, timeout=60)
+    # every file, the pack folder and its 10 subfolders seen changing, then let time run
+    wait_until(lambda: live.live.watcher.pending() >= 1011, message="every path of the copy to be seen")
+    clock.release()
+    wait_until(lambda: live.lib.stats()["indexed"] == 1000, timeout=300)  # a bound: 83 s seen on a loaded machine
     seconds = time.monotonic() - t0
     added = live.all("added")
     assert len(added) == 1000 and len(set(added)) == 1000
@@ -153,11 +186,14 @@ def test_a_file_written_slowly_is_embedded_once_and_complete(live):
     sf.write(buf, tone(440, 1.0), 48000, format="WAV", subtype="PCM_16")
     data = buf.getvalue()
     path = live.root / "slow.wav"
+    clock = live.hold_clock()
     with open(path, "wb") as f:
         for i in range(0, len(data), len(data) // 8):
             f.write(data[i:i + len(data) // 8])
             f.flush()
-            time.sleep(0.12)  # a slow copy: each pause shorter than the debounce window
+            wait_until(lambda: live.live.watcher.pending() > 0, message="the write to be seen")
+            clock.advance(0.2)  # a slow copy: each pause (by the watcher's clock) shorter than the window
+    clock.release()
     wait_until(lambda: live.status(path) == INDEXED)
     assert live.lib.get(str(path)).hash == content_hash(str(path))
     assert live.embedded == 1 and live.all("added") == [str(path)] and live.all("changed") == []
@@ -206,6 +242,9 @@ def test_a_folder_removed_and_restored_goes_offline_and_back_without_re_embeddin
 def test_polling_observer(tmp_path, embedder):
     lv = Live(tmp_path, embedder, polling=True)
     try:
+        # A file written during the startup reconcile and deleted before the next poll is seen by
+        # neither snapshot (only its folder's mtime changes): let the reconcile end first.
+        wait_until(lambda: lv.jobs, message="the startup reconcile")
         a = sound(lv.root / "a.wav", 1)
         wait_until(lambda: lv.status(a) == INDEXED)
         a.unlink()

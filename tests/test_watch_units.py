@@ -139,8 +139,25 @@ def test_queued_change_sets_merge_and_run_in_order(tmp_path):
     assert calls == [["/lib/a"]] and w.is_idle()
 
 
+class Reports:
+    """Progress reports from the worker thread, waited for by condition (never by a fixed time)."""
+
+    def __init__(self):
+        self.items: list = []
+        self._cond = threading.Condition()
+
+    def append(self, p) -> None:
+        with self._cond:
+            self.items.append(p)
+            self._cond.notify_all()
+
+    def wait_for(self, predicate, timeout: float = 20) -> None:
+        with self._cond:
+            assert self._cond.wait_for(lambda: predicate(self.items), timeout), self.items
+
+
 def test_pause_holds_the_job_at_the_next_file_and_cancel_releases_it():
-    calls, progress = [], []
+    calls, progress = [], Reports()
     w = IndexWorker(FakeLibrary(), None, index=fake_index(calls), on_progress=progress.append,
                     progress_interval=0)
     w.submit_reconcile()
@@ -148,18 +165,17 @@ def test_pause_holds_the_job_at_the_next_file_and_cancel_releases_it():
     w.pause()
     t = threading.Thread(target=w.run_next)
     t.start()
-    t.join(0.3)
-    assert t.is_alive()  # held in the first progress report
-    assert progress[0].state == "paused"
+    progress.wait_for(lambda ps: [p.state for p in ps] == ["paused"])  # held in the first progress report
+    assert t.is_alive() and calls == [["/lib/a"]]
     w.resume()
-    t.join(5)
-    assert not t.is_alive() and progress[-1].done == 2
+    t.join(20)
+    assert not t.is_alive() and progress.items[-1].done == 2
     w.pause()
     t = threading.Thread(target=w.run_next)
     t.start()
-    t.join(0.3)
+    progress.wait_for(lambda ps: ps[-1].state == "paused")  # the second job is held: now cancel it
     w.cancel_current()
-    t.join(5)
+    t.join(20)
     assert not t.is_alive() and w.totals.new == 1 and w.is_idle()
 
 
@@ -171,7 +187,7 @@ def test_a_failing_job_does_not_end_the_worker():
     w = IndexWorker(FakeLibrary(), None, index=broken, on_job_done=results.append)
     w.submit_reconcile()
     w.start(reconcile=False)
-    assert w.wait_idle(5)
+    assert w.wait_idle(20)
     assert "disk on fire" in results[0].error
     w.stop(5)
 

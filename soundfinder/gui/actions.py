@@ -64,6 +64,7 @@ def context_menu(window, pos) -> None:
 def open_settings(window) -> None:
     from soundfinder.gui.settings_dialog import SettingsDialog
 
+    window.settings_saver.flush(wait=True)  # the dialog shows what the file holds
     dialog = SettingsDialog(window)
     if not dialog.exec():
         return

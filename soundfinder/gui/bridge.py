@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, Signal
 
-from soundfinder.gui.threads import run_task, serial_executor
+from soundfinder.gui.threads import DaemonExecutor, run_task, serial_executor
+from soundfinder.query.request import Query
 from soundfinder.query.search import Hit
 
 # Hits beyond this many are shown without telling user tags from auto tags (one query each).
@@ -28,6 +29,14 @@ SOURCE_LIMIT = 2000
 @dataclass
 class TaggedHit(Hit):
     user_tags: frozenset = frozenset()  # those of `record.tags` the user set
+
+
+def _warm_graph(opened: tuple) -> tuple:
+    """Load a just-opened library's search graph (not shared with any thread yet) on this background
+    thread, so the user's first query does not pay for it."""
+    if opened[0].index is not None:
+        opened[0].index.warm()
+    return opened
 
 
 class CoreBridge(QObject):
@@ -40,7 +49,7 @@ class CoreBridge(QObject):
     libraryReady = Signal(dict)  # stats
     libraryFailed = Signal(str)
     statsChanged = Signal(dict)
-    resultsReady = Signal(int, str, list)  # sequence, what was asked, hits (TaggedHit)
+    resultsReady = Signal(int, object, list)  # sequence, what was asked (Query), hits (TaggedHit)
     queryFailed = Signal(int, str)
     tagsChanged = Signal(list)  # [TagCount], most used first
 
@@ -52,11 +61,12 @@ class CoreBridge(QObject):
         self.library = None  # soundfinder.library.Library
         self.readonly = False
         self._queries = executor or serial_executor("query")
-        self._loader = model_executor or serial_executor("model")
+        self._loader = model_executor or DaemonExecutor("model")  # a download never holds up exit
         self._seq = itertools.count(1)
         self.latest = 0
         self._load_id = 0
         self.user_tag_names: set[str] = set()  # tags some file carries as a user tag
+        self.closed = False
 
     # -- startup -------------------------------------------------------------------------
 
@@ -73,10 +83,13 @@ class CoreBridge(QObject):
 
             pre = self.preloaded
             if pre is not None and pre.space.model == os.path.abspath(os.path.expanduser(model)):
-                return pre
-            threads_hint()
-            return ClapEmbedder.load(model, device=device, precision=precision, cancel=cancel,
-                                     download_progress=lambda p: self.modelDownloading.emit(p.describe()))
+                embedder = pre
+            else:
+                threads_hint()
+                embedder = ClapEmbedder.load(model, device=device, precision=precision, cancel=cancel,
+                                             download_progress=lambda p: self.modelDownloading.emit(p.describe()))
+            embedder.warm_up()  # here, not in the user's first query (one-time allocations, kernels)
+            return embedder
 
         def loaded(result=None, error=None):
             if load_id != self._load_id:
@@ -119,15 +132,26 @@ class CoreBridge(QObject):
                 self.libraryFailed.emit(str(error))
                 return
             lib, self.readonly = result
+            if self.closed:  # the window closed while the library opened
+                run_task(lib.close, None, self._queries)
+                return
             self.library = lib
             run_task(self.library.stats, lambda result=None, error=None:
                      self.libraryReady.emit(result or {}), self._queries)
 
-        run_task(job, done, self._queries)
+        run_task(lambda: _warm_graph(job()), done, self._queries)
 
     # -- queries -------------------------------------------------------------------------
 
-    def _ask(self, question: str, fn) -> int:
+    def ask(self, query: Query, k: int) -> int:
+        """Answer `query` (an example file, text, or every file) with up to `k` hits; returns its sequence."""
+        if query.kind == "like":
+            return self.similar(query.like, k, query.tags)
+        if query.kind == "text":
+            return self.search(query.text, k, query.tags)
+        return self.browse(tags=query.tags)
+
+    def _ask(self, question: Query, fn) -> int:
         seq = next(self._seq)
         self.latest = seq
 
@@ -168,13 +192,15 @@ class CoreBridge(QObject):
         from soundfinder.query.search import search_text
 
         tags = list(tags)
-        return self._ask(text, lambda: search_text(self.library, self.embedder, text, k, tags=tags))
+        question = Query(text=text, tags=tags)
+        return self._ask(question, lambda: search_text(self.library, self.embedder, text, k, tags=tags))
 
     def similar(self, path: str, k: int, tags: list[str] = ()) -> int:
         from soundfinder.query.search import search_similar
 
         tags = list(tags)
-        return self._ask(f"similar:{path}", lambda: search_similar(self.library, self.embedder, path, k,
+        question = Query(like=path, tags=tags)
+        return self._ask(question, lambda: search_similar(self.library, self.embedder, path, k,
                                                                    tags=tags))
 
     def browse(self, limit: int = 10000, tags: list[str] = ()) -> int:
@@ -195,7 +221,7 @@ class CoreBridge(QObject):
             self.library.attach_tags(records)
             return [Hit(float("nan"), r) for r in records]
 
-        return self._ask("", job)
+        return self._ask(Query(tags=tags), job)
 
     # -- tags ----------------------------------------------------------------------------
 
@@ -259,10 +285,13 @@ class CoreBridge(QObject):
 
         run_task(lambda: self.library.remove_folder(folder), done, self._queries)
 
-    def close(self) -> None:
-        """Close the library (saving its search graph); waits for queued queries."""
+    def close(self, timeout: float = 30) -> None:
+        """Close the library (saving its search graph) once the query running now ends; queued
+        queries are dropped unsearched. May wait `timeout`: the window calls it off the UI thread."""
+        self.closed = True
         self._load_id += 1
-        self._queries.submit(lambda: None).result(timeout=30)
+        self.latest = 0  # no query has this number: every queued one is stale now
+        self._queries.submit(lambda: None).result(timeout=timeout)
         if self.library is not None:
             with self.library.lock:
                 self.library.close()

@@ -20,16 +20,19 @@ from PySide6.QtWidgets import (
 from soundfinder import config
 from soundfinder.gui import actions
 from soundfinder.gui.bridge import CoreBridge
+from soundfinder.gui.closing import close_in_background
 from soundfinder.gui.library_panel import LibraryPanel
 from soundfinder.gui.live_actions import LiveController
 from soundfinder.gui.player import Player
 from soundfinder.gui.results_model import PathRole, ResultsModel
 from soundfinder.gui.results_view import ResultsView
+from soundfinder.gui.settings_saver import SettingsSaver
 from soundfinder.gui.sync_controller import SyncController
 from soundfinder.gui.tag_actions import TagController
 from soundfinder.gui.waveform import WaveformWidget
 from soundfinder.gui.widgets import EmptyState, ModelBanner, SearchBar
 from soundfinder.gui.worker import LiveBridge
+from soundfinder.query.request import Query
 
 EMPTY, RESULTS = 0, 1
 EMPTY_HINT = ("Add a folder of samples and soundfinder will listen to every file, so you can\n"
@@ -54,12 +57,13 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("soundfinder")
         self.setAcceptDrops(True)
         self.stats: dict = {}
-        self.question = ""
+        self.question = Query()  # the question whose results are shown
         self._asked_at = 0.0
         self._restoring = False  # re-selecting the current file after a refresh: do not replay it
         self.bridge = CoreBridge(self, executor=executor, preloaded=embedder)
         self.live = LiveBridge(self, options=live_options)
         self.player = Player(self)
+        self.settings_saver = SettingsSaver(self)
         self._build()
         self.tags = TagController(self)
         self.library_actions = LiveController(self)
@@ -176,10 +180,11 @@ class MainWindow(QMainWindow):
     def setting(self, name: str):
         return config.get(name, self.overrides.get(name))
 
-    def _save_setting(self, name: str, value) -> None:
-        user = config.load_user_settings()
-        user[name] = value
-        config.save_user_settings(user)
+    def _save_setting(self, name: str, value, now: bool = False) -> None:
+        """Saved once the changes pause (a slider drag is one write); `now`: on disk when this returns."""
+        self.settings_saver.set(name, value)
+        if now:
+            self.settings_saver.flush(wait=True)
 
     def _volume_changed(self, value: int) -> None:
         self.player.set_volume(value / 100)
@@ -220,11 +225,13 @@ class MainWindow(QMainWindow):
     def _choose_model_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Choose a local CLAP model folder")
         if folder:
-            self._save_setting("model", folder)
+            self._save_setting("model", folder, now=True)
             self.overrides.pop("model", None)
             self.start_core()
 
     def _library_ready(self, stats: dict) -> None:
+        if self.bridge.closed:
+            return
         self._show_stats(stats)
         self.bridge.failures(self.panel.set_errors)
         self.bridge.refresh_tags()
@@ -265,16 +272,12 @@ class MainWindow(QMainWindow):
         if not self.bridge.ready():
             return  # the query runs once the library is ready (_library_ready)
         self._asked_at = time.monotonic()
-        k = int(self.setting("results"))
-        if text:
-            self.bridge.search(text, k, self.tags.filters)
-        else:
-            self.bridge.browse(tags=self.tags.filters)
+        self.bridge.ask(Query(text=text, tags=self.tags.filters), int(self.setting("results")))
 
     def refresh_results(self) -> None:
         """Ask the current question again (files came or went, tags or filters changed)."""
-        if self.question.startswith("similar:"):
-            self.find_similar(self.question[8:])
+        if self.question.like:
+            self.find_similar(self.question.like)
         else:
             self.run_query(self.search_bar.text())
 
@@ -283,10 +286,11 @@ class MainWindow(QMainWindow):
             self._problem("the model is not loaded yet")
             return
         self._asked_at = time.monotonic()
-        self.bridge.similar(path, int(self.setting("results")), self.tags.filters)
+        self.bridge.ask(Query(like=path, tags=self.tags.filters), int(self.setting("results")))
 
-    def _show_results(self, seq: int, question: str, hits: list) -> None:
-        keep = self.current_path() if question == self.question else None  # a refresh of the same query
+    def _show_results(self, seq: int, question: Query, hits: list) -> None:
+        same = question.unfiltered() == self.question.unfiltered()  # a refresh, or only the filters changed
+        keep = self.current_path() if same else None
         keep = self.library_actions.renamed.pop(keep, keep)
         self.library_actions.renamed.clear()
         self.question = question
@@ -296,11 +300,11 @@ class MainWindow(QMainWindow):
             self._restoring = False
         ms = (time.monotonic() - self._asked_at) * 1000
         where = f" tagged <b>{' + '.join(self.tags.filters)}</b>" if self.tags.filters else ""
-        if question.startswith("similar:"):
-            self.query_label.setText(f"Sounds like <b>{os.path.basename(question[8:])}</b>{where} · "
+        if question.like:
+            self.query_label.setText(f"Sounds like <b>{os.path.basename(question.like)}</b>{where} · "
                                      f"{len(hits)} results")
-        elif question:
-            self.query_label.setText(f"{len(hits)} results for <b>“{question}”</b>{where} "
+        elif question.kind == "text":
+            self.query_label.setText(f"{len(hits)} results for <b>“{question.text}”</b>{where} "
                                      f"<span style='color:#7d8590'>({ms:.0f} ms)</span>")
         else:
             self.query_label.setText(f"All sounds{where} · {len(hits):,}" + (
@@ -391,10 +395,12 @@ class MainWindow(QMainWindow):
         s.setValue("geometry", self.saveGeometry())
         s.setValue("splitter", self.splitter.saveState())
         s.sync()
+        self.settings_saver.close()
         self.player.stop()
         self.sync.close()
-        self.tags.tagger.shutdown()
-        self.live.stop()  # the watcher and the indexing worker end before the library closes
-        self.bridge.close()
+        self.tags.tagger.cancel()
+        self.bridge.closed = True  # results or a library still on their way must not start anything
+        # The watcher and the indexing worker end before the library closes (off the UI thread).
+        self.closing = close_in_background([self.tags.tagger.shutdown, self.live.stop, self.bridge.close])
         super().closeEvent(event)
 

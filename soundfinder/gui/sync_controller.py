@@ -65,10 +65,9 @@ class SyncController(QObject):
 
     def _project_changed(self, project: Project) -> None:
         self.auditioner.set_project(project)
-        user = config.load_user_settings()
-        user.update(project_bpm=project.bpm, project_key=project.key or "", project_sync=project.sync,
-                    project_to_key=project.to_key)
-        config.save_user_settings(user)
+        for name, value in (("project_bpm", project.bpm), ("project_key", project.key or ""),
+                            ("project_sync", project.sync), ("project_to_key", project.to_key)):
+            self.window._save_setting(name, value)  # coalesced and written off the UI thread
         path = self.window.current_path()
         if path and self.window.player.playing:
             self.play(path)  # hear the change at once; only the auditioned sample is re-rendered

@@ -8,6 +8,8 @@ executor (`ImmediateExecutor`) to make the order deterministic.
 
 from __future__ import annotations
 
+import queue
+import threading
 import traceback
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
@@ -59,6 +61,36 @@ class ImmediateExecutor(Executor):
 def serial_executor(name: str) -> ThreadPoolExecutor:
     """One background thread: tasks run in submission order, never two at once."""
     return ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sf-{name}")
+
+
+class DaemonExecutor(Executor):
+    """One daemon thread running tasks in order: for work the process must not wait for when the
+    window closes (a model download of minutes). `ThreadPoolExecutor` threads are joined at exit."""
+
+    def __init__(self, name: str):
+        self._name = name
+        self._tasks: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        fut: Future = Future()
+        self._tasks.put((fut, fn, args, kwargs))
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name=f"sf-{self._name}", daemon=True)
+                self._thread.start()
+        return fut
+
+    def _run(self) -> None:
+        while True:
+            fut, fn, args, kwargs = self._tasks.get()
+            if not fut.set_running_or_notify_cancel():
+                continue
+            try:
+                fut.set_result(fn(*args, **kwargs))
+            except BaseException as e:  # noqa: BLE001 - handed to whoever holds the future
+                fut.set_exception(e)
 
 
 def run_task(fn: Callable[[], object], callback: Callback | None, executor: Executor) -> Future:

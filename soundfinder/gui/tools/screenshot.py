@@ -43,7 +43,7 @@ def take(out: str, overrides: dict, query: str, size: tuple[int, int] = (1320, 8
     for tag in tags:
         window.tags.bar.add(tag)
     got = []
-    window.bridge.resultsReady.connect(lambda seq, q, hits: got.append(q))
+    window.bridge.resultsReady.connect(lambda seq, q, hits: got.append(q.text))
     window.search_bar.edit.setText(query)
     window.search_bar.submit()
     _wait(app, lambda: query in got, "search results")

@@ -1,0 +1,36 @@
+"""What a user asks for, as one typed value instead of a string convention.
+
+The GUI used to write "find sounds like this file" into the search text as `similar:PATH`, so
+typing `similar:kick` turned into an example search for a file called "kick". A `Query` keeps
+the parts apart: free text, an example file, tag filters. It is frozen (hashable, safe to hand
+between threads) and lives in the core so later features (steering, more filters) extend it
+with a field rather than a new prefix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+
+@dataclass(frozen=True)
+class Query:
+    text: str = ""  # free text, searched through the text tower (as typed: never parsed for prefixes)
+    like: str | None = None  # a sound file (inside the library or not): find sounds like it
+    tags: tuple[str, ...] = ()  # every one of these tags
+    not_tags: tuple[str, ...] = ()  # none of these
+
+    def __post_init__(self):
+        # Lists are accepted for convenience; stored as tuples so the query stays hashable.
+        object.__setattr__(self, "tags", tuple(self.tags))
+        object.__setattr__(self, "not_tags", tuple(self.not_tags))
+
+    @property
+    def kind(self) -> str:
+        """"like" (an example file), "text" or "browse" (nothing asked: every file)."""
+        if self.like:
+            return "like"
+        return "text" if self.text.strip() else "browse"
+
+    def unfiltered(self) -> Query:
+        """The same question without its tag filters (to tell a refresh from a new question)."""
+        return replace(self, tags=(), not_tags=())
