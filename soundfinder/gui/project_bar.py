@@ -10,7 +10,16 @@ import time
 from dataclasses import dataclass
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QPushButton, QWidget
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QWidget,
+)
 
 from soundfinder.render.fit import NOTE_NAMES
 from soundfinder.render.link import LinkTempo, LinkUnavailable
@@ -52,6 +61,8 @@ class ProjectBar(QWidget):
     def __init__(self, project: Project = Project(), parent=None):  # noqa: B008
         super().__init__(parent)
         self.setObjectName("projectBar")
+        # Never sets the window's minimum width: in a very narrow window the last toggles clip.
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self.tapper = TapTempo()
         self.sync = QCheckBox("Sync")
         self.sync.setToolTip("Play loops at the project's tempo and in its key; drags deliver the fitted file")
@@ -59,13 +70,17 @@ class ProjectBar(QWidget):
         self.bpm.setRange(20.0, 400.0)
         self.bpm.setDecimals(1)
         self.bpm.setSuffix(" BPM")
+        self.bpm.setToolTip("The project tempo loops are fitted to")
         self.bpm.setKeyboardTracking(False)
         self.tap = QPushButton("Tap")
         self.tap.setToolTip("Tap along to set the tempo")
         self.tap.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.key = QComboBox()
         self.key.addItems([NO_KEY, *KEYS])
-        self.to_key = QCheckBox("One-shots to key")
+        self.key.setToolTip("The project key loops are moved to")
+        self.key.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.key.setMinimumContentsLength(8)
+        self.to_key = QCheckBox("To key")
         self.to_key.setToolTip("Also move pitched one-shots to the key's root (drums are never transposed)")
         self.link_box = QCheckBox("Link")
         self.link_box.setToolTip("Follow the tempo of your DAW over Ableton Link")
@@ -75,12 +90,13 @@ class ProjectBar(QWidget):
         self.link_timer.timeout.connect(self._poll_link)
         self.hint = QLabel()
         self.hint.setObjectName("dim")
+        # The hint never widens the window: it takes what room is left and is clipped.
+        self.hint.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         row = QHBoxLayout(self)
         row.setContentsMargins(8, 2, 8, 2)
-        row.addWidget(QLabel("Project"))
-        for w in (self.bpm, self.tap, self.link_box, self.key, self.sync, self.to_key, self.hint):
+        for w in (self.bpm, self.tap, self.link_box, self.key, self.sync, self.to_key):
             row.addWidget(w)
-        row.addStretch(1)
+        row.addWidget(self.hint, 1)
         self.set_project(project)
         self.bpm.valueChanged.connect(self._emit)
         self.key.currentIndexChanged.connect(self._emit)
