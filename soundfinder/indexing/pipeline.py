@@ -21,6 +21,7 @@ import numpy as np
 import soundfile as sf
 
 from soundfinder.audio import DecodeError, decode
+from soundfinder.indexing.describe import describe
 from soundfinder.indexing.scan import content_hash, scan_folders
 from soundfinder.library import FAILED, INDEXED, OFFLINE, Batch, FileInfo, Library
 
@@ -63,6 +64,7 @@ class IndexSummary:
     model_seconds: float = 0.0  # in the audio tower (and features, where they run there)
     wait_decode_seconds: float = 0.0  # waiting for a decode worker: the model starved
     wait_commit_seconds: float = 0.0  # waiting for the previous commit to finish
+    analysis_seconds: float = 0.0  # musical analysis on the decode workers (CPU time, summed)
 
     def to_json(self) -> dict:
         d = {k: getattr(self, k) for k in ("new", "changed", "moved", "removed", "unchanged", "failed",
@@ -86,16 +88,10 @@ def _info_with_metadata(info: FileInfo) -> FileInfo:
     return info
 
 
-def _decode_for(path: str, rate: int):
-    try:
-        return decode(path, sample_rate=rate)
-    except DecodeError as e:
-        return e
-
-
 def index_paths(library: Library, embedder, roots: Iterable[str], *, progress: ProgressFn | None = None,
                 cancel: threading.Event | None = None, files_per_batch: int = 32,
-                decode_workers: int | None = None, commit_seconds: float = 2.0) -> IndexSummary:
+                decode_workers: int | None = None, commit_seconds: float = 2.0,
+                analysis: bool = True) -> IndexSummary:
     """Bring the library up to date with the files under `roots` (folders or single files)."""
     t0 = time.monotonic()
     cancel = cancel or threading.Event()
@@ -191,7 +187,7 @@ def index_paths(library: Library, embedder, roots: Iterable[str], *, progress: P
     if firsts:
         report(prog)  # "embedding 0/N": the long phase starts now
     _embed(library, embedder, firsts, to_embed, changed, summary, prog, report, cancel, files_per_batch,
-           decode_workers or max(2, min(4, (os.cpu_count() or 2))), commit_seconds)
+           decode_workers or max(2, min(4, (os.cpu_count() or 2))), commit_seconds, analysis)
     summary.cancelled = cancel.is_set()
     summary.seconds = time.monotonic() - t0
     prog.phase = "done"
@@ -220,25 +216,27 @@ class _Prepared:
     info: FileInfo
     count: int  # windows
     inputs: object  # torch tensor (count, 1, frames, mels), or the raw windows (accelerators)
+    descriptors: tuple[dict, float] | None = None  # (row, seconds) from indexing/describe.py
 
 
-def _prepare(path: str, info: FileInfo, embedder, on_worker: bool):
+def _prepare(path: str, info: FileInfo, embedder, on_worker: bool, analysis: bool = False):
     """Decode worker: file -> windows -> (CPU) features. Runs on a pool thread; numpy, soxr,
     libsndfile and torch release the GIL, so this overlaps the model's forward pass."""
     try:
-        audio = decode(path, sample_rate=embedder.sample_rate)
+        audio = decode(path, sample_rate=embedder.sample_rate, keep_channels=analysis)
     except DecodeError as e:
         return e
+    described = describe(path, audio) if analysis else None
     windows = embedder.windows(audio.samples)
     inputs = embedder.audio_inputs(windows) if on_worker else windows
     # Metadata now: the samples are dropped as soon as the features exist (CPU).
     info.duration, info.sample_rate = audio.duration, audio.source_rate
     info.channels, info.format, info.subtype = audio.channels, audio.format, audio.subtype
-    return _Prepared(info, len(windows), inputs)
+    return _Prepared(info, len(windows), inputs, described)
 
 
 def _embed(library, embedder, firsts, groups, changed, summary, prog, report, cancel, files_per_batch, workers,
-           commit_seconds) -> None:
+           commit_seconds, analysis=False) -> None:
     """Decode + features on `workers` threads, the model on this thread, commits on another.
 
     The model sees full batches of `embedder.batch_size` windows mixed across files (a long
@@ -261,6 +259,7 @@ def _embed(library, embedder, firsts, groups, changed, summary, prog, report, ca
     slots: dict[int, list] = {}  # slot -> [prepared, sum of embeddings, windows left]
     next_slot = 0
     batch = Batch()
+    rows: dict[str, dict] = {}  # content hash -> descriptors (indexing/describe.py), until committed
     last_commit = time.monotonic()
     committing: Future | None = None
 
@@ -286,6 +285,9 @@ def _embed(library, embedder, firsts, groups, changed, summary, prog, report, ca
 
     def finished(entry) -> None:
         info, total = entry[0].info, entry[1]
+        if entry[0].descriptors is not None:
+            rows[info.hash] = entry[0].descriptors[0]
+            summary.analysis_seconds += entry[0].descriptors[1]
         vec = total / max(float(np.linalg.norm(total)), 1e-12)
         batch.embedded.append((info, vec.astype(np.float32)))
         summary.embedded += 1
@@ -310,8 +312,9 @@ def _embed(library, embedder, firsts, groups, changed, summary, prog, report, ca
         run_model(parts)
 
     def do_commit(b: Batch) -> int:
-        """Commit thread: the batch, then byte-identical copies of what it embedded."""
+        """Commit thread: the batch, its descriptors, then byte-identical copies of what it embedded."""
         library.commit(b)
+        library.descriptors.put_many((i.hash, rows.pop(i.hash)) for i, _ in b.embedded if i.hash in rows)
         dupes = Batch()
         for info, _ in b.embedded:
             rest = groups[info.hash][1:]
@@ -356,7 +359,7 @@ def _embed(library, embedder, firsts, groups, changed, summary, prog, report, ca
                 info = next(it, None)
                 if info is None:
                     return
-                pending.append((info, pool.submit(_prepare, info.path, info, embedder, on_worker)))
+                pending.append((info, pool.submit(_prepare, info.path, info, embedder, on_worker, analysis)))
 
         try:
             fill()
