@@ -53,5 +53,5 @@ def classify(sig: Signal) -> KindEvidence:
     onsets = onset_times(sig)
     spread = float((onsets[-1] - onsets[0]) / duration) if len(onsets) > 1 and duration > 0 else 0.0
     is_loop = (duration >= MIN_LOOP_SECONDS and len(onsets) >= 3 and spread >= 0.5
-               and tail_db > -40.0)
+               and (tail_db > -40.0 or len(onsets) >= 6))
     return KindEvidence("loop" if is_loop else "one-shot", len(onsets), spread, float(tail_db))

@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "soundfinder.cli.doctor",
     "soundfinder.cli.train",
     "soundfinder.cli.selftest",
+    "soundfinder.cli.analysis",
 )
 
 
