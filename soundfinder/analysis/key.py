@@ -2,9 +2,9 @@
 
 The chroma is built from spectral peaks only (not every bin), so a note's energy lands on its
 own pitch class instead of smearing over its neighbours, and each frame is log-compressed so a
-sustained pad does not drown the bass line. The bass register gets its own profile: the tonic
-is most often the lowest note, which separates a key from its relative (A minor vs C major)
-better than the upper voices do.
+sustained pad does not drown the bass line. A bonus for the bass register's strongest pitch
+class (the tonic is often the lowest note) was measured and made things worse on the bench's
+progressions, so its weight is 0.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ MINOR = np.array([0.712, 0.084, 0.474, 0.618, 0.049, 0.460, 0.105, 0.747, 0.404,
 KRUMHANSL_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
 KRUMHANSL_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
 MIN_CLARITY = 0.55  # below this correlation the material has no clear key (drums, noise)
-BASS_WEIGHT = 0.35
+BASS_WEIGHT = 0.0  # a bass-register tonic bonus: measured, it hurt (bench/analysis.py); kept at 0
 
 
 @dataclass(frozen=True)
