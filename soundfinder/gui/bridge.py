@@ -50,6 +50,7 @@ class SerialLibrary:
 @dataclass
 class TaggedHit(Hit):
     user_tags: frozenset = frozenset()  # those of `record.tags` the user set
+    descriptors: object = None  # library.descriptors.DescriptorRow (tempo, key, kind…) or None
 
 
 class CoreBridge(QObject):
@@ -170,6 +171,7 @@ class CoreBridge(QObject):
 
         out = []
         with self.library.lock:
+            descs = self.library.descriptors.get_many(h.record.hash for h in hits)
             for i, h in enumerate(hits):
                 mine: frozenset = frozenset()
                 if i < SOURCE_LIMIT and self.user_tag_names.intersection(h.record.tags):
@@ -177,23 +179,24 @@ class CoreBridge(QObject):
                         mine = frozenset(t.tag for t in self.library.tags_of(h.path) if t.source == USER)
                     except TagError:
                         pass  # the file left the library between the search and here
-                out.append(TaggedHit(h.score, h.record, mine))
+                out.append(TaggedHit(h.score, h.record, mine, descs.get(h.record.hash)))
         return out
 
-    def search(self, text: str, k: int, tags: list[str] = ()) -> int:
+    def search(self, text: str, k: int, tags: list[str] = (), filters=None) -> int:
         from soundfinder.query.search import search_text
 
         tags = list(tags)
-        return self._ask(text, lambda: search_text(self.library, self.embedder, text, k, tags=tags))
+        return self._ask(text, lambda: search_text(self.library, self.embedder, text, k, tags=tags,
+                                                   filters=filters))
 
-    def similar(self, path: str, k: int, tags: list[str] = ()) -> int:
+    def similar(self, path: str, k: int, tags: list[str] = (), filters=None) -> int:
         from soundfinder.query.search import search_similar
 
         tags = list(tags)
         return self._ask(f"similar:{path}", lambda: search_similar(self.library, self.embedder, path, k,
-                                                                   tags=tags))
+                                                                   tags=tags, filters=filters))
 
-    def browse(self, limit: int = 10000, tags: list[str] = ()) -> int:
+    def browse(self, limit: int = 10000, tags: list[str] = (), filters=None) -> int:
         """Every indexed file (up to `limit`) carrying all `tags`, by path: what an empty search shows."""
         from soundfinder.library import INDEXED
         from soundfinder.query.search import Hit
@@ -207,7 +210,13 @@ class CoreBridge(QObject):
                 records = sorted((r for rs in by_vector.values() for r in rs if r.id in allowed),
                                  key=lambda r: r.path)[:limit]
             else:
-                records = self.library.files(INDEXED)[:limit]
+                records = self.library.files(INDEXED)[: None if filters is not None and filters.active else limit]
+            if filters is not None and filters.active:
+                from soundfinder.query.filters import filter_records
+
+                with self.library.lock:
+                    descs = self.library.descriptors.get_many(r.hash for r in records)
+                records = filter_records(records, descs, filters)[:limit]
             self.library.attach_tags(records)
             return [Hit(float("nan"), r) for r in records]
 

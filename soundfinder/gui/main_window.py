@@ -23,6 +23,7 @@ from soundfinder.gui.bridge import CoreBridge
 from soundfinder.gui.library_panel import LibraryPanel
 from soundfinder.gui.live_actions import LiveController
 from soundfinder.gui.player import Player
+from soundfinder.gui.filter_bar import FilterBar, describe_hit
 from soundfinder.gui.results_model import PathRole, ResultsModel
 from soundfinder.gui.results_view import ResultsView
 from soundfinder.gui.tag_actions import TagController
@@ -63,6 +64,9 @@ class MainWindow(QMainWindow):
         self.tags = TagController(self)
         self.library_actions = LiveController(self)
         self.centre.layout().insertWidget(0, self.tags.bar)
+        self.filter_bar = FilterBar()  # tempo, key, loop/one-shot, length (gui/filter_bar.py)
+        self.centre.layout().insertWidget(1, self.filter_bar)
+        self.filter_bar.changed.connect(lambda _f: self.refresh_results())
         self._connect()
         self._restore()
         self.start_core()
@@ -258,9 +262,9 @@ class MainWindow(QMainWindow):
         self._asked_at = time.monotonic()
         k = int(self.setting("results"))
         if text:
-            self.bridge.search(text, k, self.tags.filters)
+            self.bridge.search(text, k, self.tags.filters, self.filter_bar.filter)
         else:
-            self.bridge.browse(tags=self.tags.filters)
+            self.bridge.browse(tags=self.tags.filters, filters=self.filter_bar.filter)
 
     def refresh_results(self) -> None:
         """Ask the current question again (files came or went, tags or filters changed)."""
@@ -274,7 +278,7 @@ class MainWindow(QMainWindow):
             self._problem("the model is not loaded yet")
             return
         self._asked_at = time.monotonic()
-        self.bridge.similar(path, int(self.setting("results")), self.tags.filters)
+        self.bridge.similar(path, int(self.setting("results")), self.tags.filters, self.filter_bar.filter)
 
     def _show_results(self, seq: int, question: str, hits: list) -> None:
         keep = self.current_path() if question == self.question else None  # a refresh of the same query
@@ -327,7 +331,8 @@ class MainWindow(QMainWindow):
             return
         rec = self.results.hits[current.row()].record
         dur = f" · {rec.duration:.2f} s" if rec.duration else ""
-        self.now_playing.setText(f"{os.path.basename(path)}{dur}")
+        about = describe_hit(self.results.hits[current.row()])
+        self.now_playing.setText(f"{os.path.basename(path)}{dur}{about}")
         if self.search_bar.autoplay.isChecked() and not self._restoring:
             self.player.play(path)
 
