@@ -65,7 +65,7 @@ def _period(cmnd: np.ndarray) -> tuple[float, float] | None:
     return float(t), float(cmnd[t])
 
 
-def estimate_pitch(sig: Signal, max_frames: int = 24) -> Pitch | None:
+def estimate_pitch(sig: Signal, max_frames: int = 12) -> Pitch | None:
     x = sig.x
     need = WINDOW + MAX_LAG
     if len(x) < need:

@@ -17,8 +17,10 @@ import numpy as np
 from soundfinder.analysis.signal import RATE, Signal
 
 BPM_RANGE = (58.0, 205.0)
-_PRIOR_CENTRE = 118.0  # beats per minute where loops cluster (log-normal prior)
+_PRIOR_CENTRE = 110.0  # beats per minute where loops cluster (log-normal prior)
 _PRIOR_OCTAVES = 0.9
+LOW_HIT = 0.05  # a low-band onset this strong (share of the loudest) marks a beat
+LOW_WEIGHT = 0.3
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,8 @@ def loop_tempo(sig: Signal) -> Tempo | None:
     if not cands or env.max() <= 0:
         return None
     env = env / env.max()
+    low = sig.low_onset_envelope.astype(np.float64)
+    low = low / low.max() if low.max() > 0 else low
     total = env.sum() + 1e-9
     mean = env.mean() + 1e-9
     fr = sig.frame_rate
@@ -77,9 +81,11 @@ def loop_tempo(sig: Signal) -> Tempo | None:
         salience = on.mean() / mean
         hit = float((on > 0.2).mean())
         explained = (on.sum() + eighth.sum() + sixteenth.sum()) / total
-        accent = on.mean() / (eighth.mean() + 1e-3)
+        # Kicks, snares and bass notes land on beats; hi-hats fill the subdivisions. The share
+        # of beats that carry a low onset tells the beat from its doubles.
+        low_hit = float((_grid_values(low, np.arange(n) * beat) > LOW_HIT).mean())
         prior = np.exp(-0.5 * (np.log2(bpm / _PRIOR_CENTRE) / _PRIOR_OCTAVES) ** 2)
-        score = (salience * (0.3 + hit) * min(explained, 1.0) * min(accent, 2.0) ** 0.5
+        score = (salience * (0.3 + hit) * min(explained, 1.0) * (LOW_WEIGHT + low_hit)
                  * _meter_weight(n) * prior)
         scores.append(score)
     scores = np.asarray(scores)
