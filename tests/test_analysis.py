@@ -153,7 +153,7 @@ def test_metadata_reader_never_raises(tmp_path):
 # -- audio -----------------------------------------------------------------------------------
 
 def test_audio_tempo_of_an_unnamed_loop():
-    x = _clicks(100, 8)
+    x = _clicks(100, 8) + 0.25 * _clicks(200, 16)
     d = analyze(x, RATE, "/s/untitled.wav")
     assert d.kind == "loop" and d.bpm_source == "audio" and abs(d.bpm - 100) < 2
 
