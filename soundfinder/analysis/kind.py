@@ -20,7 +20,8 @@ FLICKER = 0.1  # flicker at or above this: noise or vibrato, not a sequence of n
 RISE_DB = 2.0  # an onset whose level rises this much is an attack
 MIN_ATTACKS = 3
 MIN_SPREAD = 0.4  # first to last attack, share of the length
-MIN_TAIL_DB = -60.0  # a loop still sounds at its end
+MIN_TAIL_DB = -60.0  # a loop still sounds at its end…
+MANY_ATTACKS = 7  # …unless it is a busy pattern whose last hit happens to be short
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,8 @@ def attacks(sig: Signal, onsets: np.ndarray, rise_db: float = RISE_DB) -> np.nda
 def classify(sig: Signal) -> KindEvidence:
     """Loop when at least three attacks (onsets where the level jumps up) span the file, the
     sound does not flicker all the time (noise risers, whooshes, vibrato: a high median onset
-    envelope), and it has not died away by its end. Measured on bench/analysis.py's two seeds."""
+    envelope), and it has not died away by its end (or is a busy pattern). Measured on
+    bench/analysis.py's two seeds."""
     duration = len(sig.x) / RATE
     rms = sig.rms
     loud = float(rms.max()) if len(rms) else 0.0
@@ -79,5 +81,5 @@ def classify(sig: Signal) -> KindEvidence:
     env = sig.onset_envelope
     flicker = float(np.median(env) / env.max()) if len(env) and env.max() > 0 else 1.0
     is_loop = (duration >= MIN_LOOP_SECONDS and len(hits) >= MIN_ATTACKS and spread >= MIN_SPREAD
-               and flicker < FLICKER and tail_db > MIN_TAIL_DB)
+               and flicker < FLICKER and (tail_db > MIN_TAIL_DB or len(hits) >= MANY_ATTACKS))
     return KindEvidence("loop" if is_loop else "one-shot", len(hits), spread, float(tail_db), flicker)
