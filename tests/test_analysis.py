@@ -196,3 +196,44 @@ def test_bad_input_gets_a_result_or_a_reason(case):
         assert "too short" in d.error
     if case == "6 channels":
         assert d.lufs is not None  # loudness over the channels (LFE left out)
+
+
+# -- loudness ----------------------------------------------------------------------------------
+
+def test_loudness_matches_the_standard_and_true_peak_the_full_oversampling():
+    import pyloudnorm
+
+    from soundfinder.analysis.loudness import integrated_lufs, true_peak_db
+
+    rng = np.random.default_rng(3)
+    t = np.arange(3 * RATE) / RATE
+    stereo = np.stack([0.3 * np.sin(2 * np.pi * 997 * t), 0.2 * rng.standard_normal(t.size)], axis=1)
+    assert abs(integrated_lufs(stereo, RATE) - pyloudnorm.Meter(RATE).integrated_loudness(stereo)) < 0.01
+    # A full-scale sine at a quarter of the rate, phase pi/4: samples at 0.707, true peak 0 dBTP.
+    x = np.sin(2 * np.pi * RATE / 4 * t + np.pi / 4).astype(np.float32)
+    fast, full = true_peak_db(x, RATE), true_peak_db(x, RATE, exhaustive=True)
+    assert abs(fast - full) < 0.2 and fast > -0.5  # the sample peak alone says -3 dB
+    hit = (rng.standard_normal(RATE) * np.exp(-t[:RATE] * 20)).astype(np.float32) * 0.5
+    assert abs(true_peak_db(hit, RATE) - true_peak_db(hit, RATE, exhaustive=True)) < 0.2
+
+
+# -- filters -----------------------------------------------------------------------------------
+
+def test_filter_parsing_and_matching():
+    from soundfinder.library.descriptors import DescriptorRow
+    from soundfinder.query.filters import FilterError, SoundFilter, parse_bpm, parse_key, parse_length
+
+    assert parse_bpm("118-122") == (118.0, 122.0) and parse_bpm("120") == (117.6, 122.4)
+    assert parse_key("Am") == "A minor" and parse_key("8B") == "C major"
+    assert parse_length("0-2") == (0.0, 2.0) and parse_length("2") == (0.0, 2.0)
+    for bad, fn in (("fast", parse_bpm), ("H major", parse_key), ("long", parse_length)):
+        with pytest.raises(FilterError):
+            fn(bad)
+    loop = DescriptorRow(bpm=60.0, key="E minor", kind="loop")
+    assert not SoundFilter(bpm=(118, 122)).matches(3.0, loop)
+    assert SoundFilter(bpm=(118, 122), bpm_octave=True).matches(3.0, loop)
+    assert not SoundFilter(key="A minor").matches(3.0, loop)
+    assert SoundFilter(key="A minor", key_compatible=True).matches(3.0, loop)
+    assert not SoundFilter(kind="one-shot").matches(3.0, loop)
+    assert not SoundFilter(length=(0, 2)).matches(3.0, loop)
+    assert not SoundFilter(bpm=(50, 70)).matches(3.0, None)  # no value never matches
