@@ -226,7 +226,7 @@ def build(folder: Path, seed: int = 0, drum_loops: int = 48, tonal_per_key: int 
         save(audio[a:a + int(round(length * SR))], **kw)
     wav.unlink(missing_ok=True)
 
-    for i in range(pitched // 3):  # 808s: a sine with a short pitch drop, long decay
+    for _ in range(pitched // 3):  # 808s: a sine with a short pitch drop, long decay
         note = int(rng.integers(24, 44))
         f = 440.0 * 2 ** ((note - 69) / 12)
         tt = np.arange(int(rng.uniform(0.8, 2.0) * SR)) / SR

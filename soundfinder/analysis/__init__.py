@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from soundfinder.analysis.notation import note_name, normalize_key
+from soundfinder.analysis.notation import normalize_key, note_name
 
 # Bump when a change would give different values: stored results of older versions are
 # recomputed lazily (`soundfinder analyze`).

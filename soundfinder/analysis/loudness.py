@@ -12,6 +12,7 @@ stereo mix to mono would understate uncorrelated stereo by up to 3 dB.
 from __future__ import annotations
 
 import math
+
 import numpy as np
 
 BLOCK = 0.4  # BS.1770 gating block (s): integrated loudness of anything shorter is undefined

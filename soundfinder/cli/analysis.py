@@ -35,7 +35,14 @@ def add_filter_args(s, sort_default: str | None = "score") -> None:
 
 def filters_from_args(args):
     """(SoundFilter, sort key) from the flags; a bad value prints one line and exits 2."""
-    from soundfinder.query.filters import FilterError, SoundFilter, parse_bpm, parse_key, parse_length, parse_sort
+    from soundfinder.query.filters import (
+        FilterError,
+        SoundFilter,
+        parse_bpm,
+        parse_key,
+        parse_length,
+        parse_sort,
+    )
 
     try:
         flt = SoundFilter(

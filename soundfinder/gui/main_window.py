@@ -20,10 +20,10 @@ from PySide6.QtWidgets import (
 from soundfinder import config
 from soundfinder.gui import actions
 from soundfinder.gui.bridge import CoreBridge
+from soundfinder.gui.filter_bar import FilterBar, describe_hit
 from soundfinder.gui.library_panel import LibraryPanel
 from soundfinder.gui.live_actions import LiveController
 from soundfinder.gui.player import Player
-from soundfinder.gui.filter_bar import FilterBar, describe_hit
 from soundfinder.gui.results_model import PathRole, ResultsModel
 from soundfinder.gui.results_view import ResultsView
 from soundfinder.gui.tag_actions import TagController
