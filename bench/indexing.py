@@ -164,7 +164,7 @@ def pipeline(embedder, folder: Path, work: Path, profile: str | None = None,
         s = index_paths(lib, embedder, [str(folder)], decode_workers=workers)
         summary = s.to_json()
         summary.update(model_s=s.model_seconds, wait_decode_s=s.wait_decode_seconds,
-                       wait_commit_s=s.wait_commit_seconds)
+                       wait_commit_s=s.wait_commit_seconds, analysis_s=s.analysis_seconds)
     seconds = time.perf_counter() - t0
     if profiler:
         profiler.stop()
@@ -246,7 +246,9 @@ def main(argv=None) -> int:
                     sec, summary = pipeline(embedder, folder, work, args.profile if r == 0 else None, args.workers)
                     times[m].append(sec)
                     print(f"  pipeline: model {summary['model_s']:.2f} s, waiting for decode "
-                          f"{summary['wait_decode_s']:.2f} s, for commits {summary['wait_commit_s']:.2f} s",
+                          f"{summary['wait_decode_s']:.2f} s, for commits {summary['wait_commit_s']:.2f} s; "
+                          f"musical analysis on the decode workers {summary['analysis_s']:.2f} s CPU "
+                          f"({summary['analysis_s'] / max(sec, 1e-9):.1%} of the pipeline's wall time)",
                           file=sys.stderr)
                 print(f"round {r + 1}: {m:8s} {times[m][-1]:7.2f} s  {n / times[m][-1]:6.2f} files/s",
                       file=sys.stderr, flush=True)

@@ -48,6 +48,9 @@ class Decoded:
     format: str  # e.g. "WAV", "FLAC"
     subtype: str  # e.g. "PCM_24", "FLOAT"
     warning: str | None = None  # something was repaired (e.g. NaN samples replaced by silence)
+    # The file's own channels at `source_rate`, (frames, channels) float32, when asked for
+    # (`keep_channels`): loudness and true peak are defined on them, not on the mono mix.
+    channel_data: np.ndarray | None = None
 
 
 def is_audio_path(path: str | os.PathLike) -> bool:
@@ -161,7 +164,7 @@ def _to_mono(x: np.ndarray) -> np.ndarray:
 
 
 def decode(path: str | os.PathLike, sample_rate: int = 48000,
-           max_seconds: float | None = MAX_DECODE_SECONDS) -> Decoded:
+           max_seconds: float | None = MAX_DECODE_SECONDS, keep_channels: bool = False) -> Decoded:
     """Decode `path` to mono float32 at `sample_rate`.
 
     Raises:
@@ -207,7 +210,8 @@ def decode(path: str | os.PathLike, sample_rate: int = 48000,
     if rate != sample_rate:
         mono = soxr.resample(mono, rate, sample_rate, quality="HQ").astype(np.float32, copy=False)
     return Decoded(samples=mono, sample_rate=sample_rate, duration=frames / rate, channels=channels,
-                   source_rate=rate, format=fmt, subtype=subtype, warning=warning)
+                   source_rate=rate, format=fmt, subtype=subtype, warning=warning,
+                   channel_data=data if keep_channels else None)
 
 
 def _repair_invalid_samples(path: str, data: np.ndarray) -> tuple[np.ndarray, str | None]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 from soundfinder import config
+from soundfinder.cli.analysis import add_filter_args
 from soundfinder.cli.common import (
     CliError,
     ProgressPrinter,
@@ -49,27 +50,41 @@ def cmd_index(args) -> int:
     return 0
 
 
-def _print_hits(hits, as_json: bool) -> None:
+def _print_hits(hits, as_json: bool, descs=None) -> None:
+    from soundfinder.cli.analysis import describe_line, with_descriptors
+
+    descs = descs or {}
     if as_json:
-        print_json([h.to_json() for h in hits])
+        print_json([with_descriptors(h.to_json(), descs.get(h.record.hash)) for h in hits])
         return
     if not hits:
         print("no results")
     for h in hits:
         tags = f"  [{', '.join(h.record.tags)}]" if h.record.tags else ""
-        print(f"{h.score:6.3f}  {display(h.path)}{tags}")
+        about = describe_line(descs.get(h.record.hash))
+        print(f"{h.score:6.3f}  {display(h.path)}{tags}" + (f"  ({about})" if about else ""))
+
+
+def _hits_with_descriptors(lib, hits, sort: str):
+    from soundfinder.cli.analysis import sort_items
+
+    descs = lib.descriptors.get_many(h.record.hash for h in hits)
+    return sort_items(hits, sort, descs, record=lambda h: h.record, score=lambda h: h.score), descs
 
 
 def cmd_search(args) -> int:
+    from soundfinder.cli.analysis import filters_from_args
     from soundfinder.query.search import search_text
 
+    flt, sort = filters_from_args(args)
     if not args.text.strip():
         raise CliError("the search text is empty")
     embedder = load_embedder(args)
     with open_library(args, embedder, readonly=True) as lib:
         check_space(lib, embedder)
-        _print_hits(search_text(lib, embedder, args.text, k=args.k, tags=args.tag, not_tags=args.not_tag),
-                    args.json)
+        hits = search_text(lib, embedder, args.text, k=args.k, tags=args.tag, not_tags=args.not_tag, filters=flt)
+        hits, descs = _hits_with_descriptors(lib, hits, sort)
+        _print_hits(hits, args.json, descs)
     return 0
 
 
@@ -116,15 +131,22 @@ def cmd_status(args) -> int:
 
 
 def cmd_list(args) -> int:
+    from soundfinder.cli.analysis import describe_line, filters_from_args, sort_items, with_descriptors
+    from soundfinder.query.filters import filter_records
+
+    flt, sort = filters_from_args(args)
     with open_library(args, readonly=True) as lib:
         records = list(lib.files("failed" if args.failed else None))
+        descs = lib.descriptors.get_many(r.hash for r in records)
+        records = sort_items(filter_records(records, descs, flt), sort, descs)
         lib.attach_tags(records)
     if args.json:
-        print_json([r.to_json() for r in records])
+        print_json([with_descriptors(r.to_json(), descs.get(r.hash)) for r in records])
     else:
         for r in records:
             extra = f"  warning: {r.warning}" if r.warning else f"  {r.error}" if r.error else ""
-            print(f"{r.status:8} {display(r.path)}{extra}")
+            about = describe_line(descs.get(r.hash))
+            print(f"{r.status:8} {display(r.path)}{extra}" + (f"  ({about})" if about else ""))
     return 0
 
 
@@ -152,6 +174,7 @@ def register(sub) -> None:
     s.add_argument("-k", type=int, default=20, help="number of results (default 20)")
     s.add_argument("--json", action="store_true")
     add_tag_filters(s)
+    add_filter_args(s)
     s.set_defaults(func=cmd_search)
 
     s = sub.add_parser("similar", help="find sounds like a file (inside or outside the library)")
@@ -168,6 +191,7 @@ def register(sub) -> None:
     s = sub.add_parser("list", help="every file in the catalog")
     s.add_argument("--failed", action="store_true", help="only files that could not be indexed")
     s.add_argument("--json", action="store_true")
+    add_filter_args(s, sort_default=None)
     s.set_defaults(func=cmd_list)
 
     s = sub.add_parser("forget", help="remove files or folders from the library (not from disk)")

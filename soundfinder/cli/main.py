@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "soundfinder.cli.train",
     "soundfinder.cli.selftest",
     "soundfinder.cli.render",
+    "soundfinder.cli.analysis",
 )
 
 

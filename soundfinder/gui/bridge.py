@@ -29,6 +29,7 @@ SOURCE_LIMIT = 2000
 @dataclass
 class TaggedHit(Hit):
     user_tags: frozenset = frozenset()  # those of `record.tags` the user set
+    descriptors: object = None  # library.descriptors.DescriptorRow (tempo, key, kind…) or None
 
 
 def _warm_graph(opened: tuple) -> tuple:
@@ -146,10 +147,10 @@ class CoreBridge(QObject):
     def ask(self, query: Query, k: int) -> int:
         """Answer `query` (an example file, text, or every file) with up to `k` hits; returns its sequence."""
         if query.kind == "like":
-            return self.similar(query.like, k, query.tags)
+            return self.similar(query.like, k, query.tags, query.filters)
         if query.kind == "text":
-            return self.search(query.text, k, query.tags)
-        return self.browse(tags=query.tags)
+            return self.search(query.text, k, query.tags, query.filters)
+        return self.browse(tags=query.tags, filters=query.filters)
 
     def _ask(self, question: Query, fn) -> int:
         seq = next(self._seq)
@@ -178,6 +179,7 @@ class CoreBridge(QObject):
 
         out = []
         with self.library.lock:
+            descs = self.library.descriptors.get_many(h.record.hash for h in hits)
             for i, h in enumerate(hits):
                 mine: frozenset = frozenset()
                 if i < SOURCE_LIMIT and self.user_tag_names.intersection(h.record.tags):
@@ -185,25 +187,26 @@ class CoreBridge(QObject):
                         mine = frozenset(t.tag for t in self.library.tags_of(h.path) if t.source == USER)
                     except TagError:
                         pass  # the file left the library between the search and here
-                out.append(TaggedHit(h.score, h.record, mine))
+                out.append(TaggedHit(h.score, h.record, mine, descs.get(h.record.hash)))
         return out
 
-    def search(self, text: str, k: int, tags: list[str] = ()) -> int:
+    def search(self, text: str, k: int, tags: list[str] = (), filters=None) -> int:
         from soundfinder.query.search import search_text
 
         tags = list(tags)
-        question = Query(text=text, tags=tags)
-        return self._ask(question, lambda: search_text(self.library, self.embedder, text, k, tags=tags))
+        question = Query(text=text, tags=tags, filters=filters)
+        return self._ask(question, lambda: search_text(self.library, self.embedder, text, k, tags=tags,
+                                                       filters=filters))
 
-    def similar(self, path: str, k: int, tags: list[str] = ()) -> int:
+    def similar(self, path: str, k: int, tags: list[str] = (), filters=None) -> int:
         from soundfinder.query.search import search_similar
 
         tags = list(tags)
-        question = Query(like=path, tags=tags)
+        question = Query(like=path, tags=tags, filters=filters)
         return self._ask(question, lambda: search_similar(self.library, self.embedder, path, k,
-                                                                   tags=tags))
+                                                          tags=tags, filters=filters))
 
-    def browse(self, limit: int = 10000, tags: list[str] = ()) -> int:
+    def browse(self, limit: int = 10000, tags: list[str] = (), filters=None) -> int:
         """Every indexed file (up to `limit`) carrying all `tags`, by path: what an empty search shows."""
         from soundfinder.library import INDEXED
         from soundfinder.query.search import Hit
@@ -217,11 +220,17 @@ class CoreBridge(QObject):
                 records = sorted((r for rs in by_vector.values() for r in rs if r.id in allowed),
                                  key=lambda r: r.path)[:limit]
             else:
-                records = self.library.files(INDEXED)[:limit]
+                records = self.library.files(INDEXED)[: None if filters is not None and filters.active else limit]
+            if filters is not None and filters.active:
+                from soundfinder.query.filters import filter_records
+
+                with self.library.lock:
+                    descs = self.library.descriptors.get_many(r.hash for r in records)
+                records = filter_records(records, descs, filters)[:limit]
             self.library.attach_tags(records)
             return [Hit(float("nan"), r) for r in records]
 
-        return self._ask(Query(tags=tags), job)
+        return self._ask(Query(tags=tags, filters=filters), job)
 
     # -- tags ----------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from soundfinder import config
 from soundfinder.gui import actions
 from soundfinder.gui.bridge import CoreBridge
 from soundfinder.gui.closing import close_in_background
+from soundfinder.gui.filter_bar import FilterBar, describe_hit
 from soundfinder.gui.library_panel import LibraryPanel
 from soundfinder.gui.live_actions import LiveController
 from soundfinder.gui.player import Player
@@ -71,6 +72,9 @@ class MainWindow(QMainWindow):
         self.centre.layout().insertWidget(0, self.tags.bar)
         self.centre.layout().insertWidget(0, self.sync.bar)
         self.view.drag_paths = self.sync.drag_paths
+        self.filter_bar = FilterBar()  # tempo, key, loop/one-shot, length (gui/filter_bar.py)
+        self.centre.layout().insertWidget(2, self.filter_bar)
+        self.filter_bar.changed.connect(lambda _f: self.refresh_results())
         self._connect()
         self._restore()
         self.start_core()
@@ -272,7 +276,8 @@ class MainWindow(QMainWindow):
         if not self.bridge.ready():
             return  # the query runs once the library is ready (_library_ready)
         self._asked_at = time.monotonic()
-        self.bridge.ask(Query(text=text, tags=self.tags.filters), int(self.setting("results")))
+        self.bridge.ask(Query(text=text, tags=self.tags.filters, filters=self.filter_bar.filter),
+                        int(self.setting("results")))
 
     def refresh_results(self) -> None:
         """Ask the current question again (files came or went, tags or filters changed)."""
@@ -286,7 +291,8 @@ class MainWindow(QMainWindow):
             self._problem("the model is not loaded yet")
             return
         self._asked_at = time.monotonic()
-        self.bridge.ask(Query(like=path, tags=self.tags.filters), int(self.setting("results")))
+        self.bridge.ask(Query(like=path, tags=self.tags.filters, filters=self.filter_bar.filter),
+                        int(self.setting("results")))
 
     def _show_results(self, seq: int, question: Query, hits: list) -> None:
         same = question.unfiltered() == self.question.unfiltered()  # a refresh, or only the filters changed
@@ -340,7 +346,8 @@ class MainWindow(QMainWindow):
             return
         rec = self.results.hits[current.row()].record
         dur = f" · {rec.duration:.2f} s" if rec.duration else ""
-        self.now_playing.setText(f"{os.path.basename(path)}{dur}")
+        about = describe_hit(self.results.hits[current.row()])
+        self.now_playing.setText(f"{os.path.basename(path)}{dur}{about}")
         if self.search_bar.autoplay.isChecked() and not self._restoring:
             self.sync.play(path)
 

@@ -18,8 +18,8 @@ RecordRole = Qt.ItemDataRole.UserRole + 3  # the FileRecord
 RankRole = Qt.ItemDataRole.UserRole + 4  # position in the core's ranking
 TagsRole = Qt.ItemDataRole.UserRole + 5  # [(tag, set by the user?)], the user's first
 
-NAME, SCORE, DURATION, FORMAT, TAGS, FOLDER = range(6)
-HEADERS = ("Name", "Match", "Length", "Format", "Tags", "Folder")
+NAME, SCORE, DURATION, FORMAT, TAGS, FOLDER, BPM, KEY, KIND = range(9)
+HEADERS = ("Name", "Match", "Length", "Format", "Tags", "Folder", "BPM", "Key", "Type")
 
 _ROLES = frozenset({Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.TextAlignmentRole,
                     PathRole, ScoreRole, RecordRole, RankRole, TagsRole})
@@ -54,6 +54,29 @@ def format_audio(record) -> str:
     if record.channels:
         parts.append({1: "mono", 2: "stereo"}.get(record.channels, f"{record.channels} ch"))
     return " · ".join(p for p in parts if p)
+
+
+def descriptor_text(desc, col: int) -> str:
+    """A cell of the BPM, Key or Type column ('' when the file has no value)."""
+    if desc is None:
+        return ""
+    if col == BPM:
+        return f"{desc.bpm:g}" if desc.bpm else ""
+    if col == KEY:
+        return desc.key or (desc.pitch or "")  # a one-shot shows its note
+    return {"loop": "Loop", "one-shot": "One-shot"}.get(desc.kind or "", "")
+
+
+def descriptor_sort_key(col: int):
+    """Sort by tempo, by Camelot position (neighbours on the wheel sit together), or by type;
+    files without a value go last in ascending order."""
+    from soundfinder.query.filters import sort_value
+
+    by = {BPM: "bpm", KEY: "key"}.get(col)
+    if by is None:
+        return lambda h: (getattr(getattr(h, "descriptors", None), "kind", None) is None,
+                          getattr(getattr(h, "descriptors", None), "kind", None) or "")
+    return lambda h: sort_value(by, h.record, getattr(h, "descriptors", None))
 
 
 def mime_for_paths(paths: list[str]) -> QMimeData:
@@ -136,12 +159,14 @@ class ResultsModel(QAbstractTableModel):
                 return ", ".join(rec.tags)
             if col == FOLDER:
                 return self.folder_label(rec.path)
+            if col in (BPM, KEY, KIND):
+                return descriptor_text(getattr(hit, "descriptors", None), col)
         elif role == Qt.ItemDataRole.ToolTipRole:
             if col == TAGS and rec.tags:
                 return "Tags (click one to filter): " + ", ".join(
                     f"{t} ({'yours' if user else 'auto'})" for t, user in self.tags_of(hit))
             return rec.path
-        elif role == Qt.ItemDataRole.TextAlignmentRole and col in (SCORE, DURATION):
+        elif role == Qt.ItemDataRole.TextAlignmentRole and col in (SCORE, DURATION, BPM):
             return _RIGHT
         elif role == PathRole:
             return rec.path
@@ -176,6 +201,7 @@ class ResultsModel(QAbstractTableModel):
             FORMAT: lambda h: (h.record.format or "", h.record.sample_rate or 0),
             TAGS: lambda h: ", ".join(h.record.tags),
             FOLDER: lambda h: h.path.lower(),
+            **{c: descriptor_sort_key(c) for c in (BPM, KEY, KIND)},
         }
         self.layoutAboutToBeChanged.emit()
         old = self.persistentIndexList()

@@ -9,9 +9,12 @@ from PySide6.QtGui import QColor, QDrag, QFontMetrics, QPainter
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QStyle, QStyledItemDelegate, QTableView
 
 from soundfinder.gui.results_model import (
+    BPM,
     DURATION,
     FOLDER,
     FORMAT,
+    KEY,
+    KIND,
     NAME,
     SCORE,
     TAGS,
@@ -152,12 +155,14 @@ class ResultsView(QTableView):
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(NAME, QHeaderView.ResizeMode.Stretch)  # never a horizontal scrollbar
         header.setStretchLastSection(False)
+        for i, col in enumerate((BPM, KEY, KIND)):  # musical columns right after Length
+            header.moveSection(header.visualIndex(col), header.visualIndex(DURATION) + 1 + i)
         self._fit_columns()
         model.modelReset.connect(self._on_reset)
 
     # Preferred widths; on a narrow window Tags and Folder give way first so the sample's name
     # (what a musician reads) keeps at least NAME_MIN pixels.
-    FIXED_WIDTHS = ((SCORE, 130), (DURATION, 72), (FORMAT, 170))
+    FIXED_WIDTHS = ((SCORE, 130), (DURATION, 72), (BPM, 56), (KEY, 84), (KIND, 76), (FORMAT, 170))
     FLEXIBLE_WIDTHS = ((TAGS, 200), (FOLDER, 190))
     NAME_MIN = 240
 

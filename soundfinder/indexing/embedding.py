@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from soundfinder.audio import DecodeError, decode
+from soundfinder.indexing.describe import describe
 from soundfinder.library import Batch, FileInfo, Library
 
 
@@ -45,22 +46,24 @@ class _Prepared:
     info: FileInfo
     count: int  # windows
     inputs: object  # torch tensor (count, 1, frames, mels), or the raw windows (accelerators)
+    descriptors: tuple[dict, float] | None = None  # (row, seconds) from indexing/describe.py
 
 
-def _prepare(path: str, info: FileInfo, embedder, on_worker: bool):
+def _prepare(path: str, info: FileInfo, embedder, on_worker: bool, analysis: bool = False):
     """Decode worker: file -> windows -> (CPU) features. Runs on a pool thread; numpy, soxr,
     libsndfile and torch release the GIL, so this overlaps the model's forward pass."""
     try:
-        audio = decode(path, sample_rate=embedder.sample_rate)
+        audio = decode(path, sample_rate=embedder.sample_rate, keep_channels=analysis)
     except DecodeError as e:
         return e
+    described = describe(path, audio) if analysis else None  # same decoded audio, never a second decode
     windows = embedder.windows(audio.samples)
     inputs = embedder.audio_inputs(windows) if on_worker else windows
     # Metadata now: the samples are dropped as soon as the features exist (CPU).
     info.duration, info.sample_rate = audio.duration, audio.source_rate
     info.channels, info.format, info.subtype = audio.channels, audio.format, audio.subtype
     info.warning = audio.warning
-    return _Prepared(info, len(windows), inputs)
+    return _Prepared(info, len(windows), inputs, described)
 
 
 @dataclass
@@ -156,6 +159,11 @@ class Committer:
         self.batch = Batch()
         self.last = time.monotonic()
         self.in_flight: Future | None = None
+        self.rows: dict[str, dict] = {}  # content hash -> descriptors, until its file is committed
+
+    def described(self, content_hash: str, row: dict, seconds: float) -> None:
+        self.rows[content_hash] = row
+        self.summary.analysis_seconds += seconds
 
     def embedded(self, info: FileInfo, vector: np.ndarray) -> None:
         self.batch.embedded.append((info, vector))
@@ -187,8 +195,10 @@ class Committer:
             self.summary.wait_commit_seconds += time.perf_counter() - t0
 
     def _commit(self, batch: Batch) -> int:
-        """Commit thread: the batch, then byte-identical copies of what it embedded."""
+        """Commit thread: the batch, its descriptors, then byte-identical copies of what it embedded."""
         self.library.commit(batch)
+        self.library.descriptors.put_many((i.hash, self.rows.pop(i.hash)) for i, _ in batch.embedded
+                                          if i.hash in self.rows)
         dupes = Batch()
         for info, _ in batch.embedded:
             rest = self.groups[info.hash][1:]
@@ -210,7 +220,8 @@ def fail(batch: Batch, summary, prog, info: FileInfo, reason: str) -> None:
 
 
 def embed_new(library: Library, embedder, groups: dict[str, list[FileInfo]], changed: set[str], summary,
-              prog, report, cancel, files_per_batch: int, workers: int, commit_seconds: float) -> None:
+              prog, report, cancel, files_per_batch: int, workers: int, commit_seconds: float,
+              analysis: bool = False) -> None:
     """Embed one file per distinct content of `groups` and commit them (and their copies).
 
     Args:
@@ -236,12 +247,12 @@ def embed_new(library: Library, embedder, groups: dict[str, list[FileInfo]], cha
         committer = Committer(library, groups, summary, prog, report, commit_thread, files_per_batch,
                               commit_seconds)
         _run(embedder, firsts, pool, WindowBatcher(embedder, on_worker, summary), committer, changed,
-             summary, prog, cancel, workers)
+             summary, prog, cancel, workers, analysis)
     torch.set_num_threads(main_threads)  # the model thread's count, and the default for new threads
 
 
 def _run(embedder, firsts, pool, batcher: WindowBatcher, committer: Committer, changed, summary, prog,
-         cancel, workers: int) -> None:
+         cancel, workers: int, analysis: bool = False) -> None:
     """The model thread's loop: take decoded files in order, embed full batches, commit when due."""
     batch_size = embedder.batch_size
     # Enough decoded files in flight to fill the next batches while the model runs, bounded so
@@ -252,7 +263,7 @@ def _run(embedder, firsts, pool, batcher: WindowBatcher, committer: Committer, c
 
     def fill():
         while len(pending) < prefetch and (info := next(todo, None)) is not None:
-            pending.append((info, pool.submit(_prepare, info.path, info, embedder, batcher.on_worker)))
+            pending.append((info, pool.submit(_prepare, info.path, info, embedder, batcher.on_worker, analysis)))
 
     def embed(n_windows: int) -> None:
         for info, vector in batcher.run(n_windows):
@@ -275,6 +286,8 @@ def _run(embedder, firsts, pool, batcher: WindowBatcher, committer: Committer, c
                     summary.new -= 1
                 prog.done += 1
             else:
+                if result.descriptors is not None:
+                    committer.described(info.hash, *result.descriptors)
                 batcher.add(result)
             while batcher.queued() >= batch_size and not cancel.is_set():
                 embed(batch_size)

@@ -58,6 +58,7 @@ class IndexSummary:
     model_seconds: float = 0.0  # in the audio tower (and features, where they run there)
     wait_decode_seconds: float = 0.0  # waiting for a decode worker: the model starved
     wait_commit_seconds: float = 0.0  # waiting for the previous commit to finish
+    analysis_seconds: float = 0.0  # musical analysis on the decode workers (CPU time, summed)
 
     def add(self, other: IndexSummary) -> None:
         """Count another run's work into this one (a watcher's running totals)."""
@@ -80,7 +81,8 @@ ProgressFn = Callable[[Progress], None]
 
 def index_paths(library: Library, embedder, roots: Iterable[str], *, progress: ProgressFn | None = None,
                 cancel: threading.Event | None = None, files_per_batch: int = 32,
-                decode_workers: int | None = None, commit_seconds: float = 2.0) -> IndexSummary:
+                decode_workers: int | None = None, commit_seconds: float = 2.0,
+                analysis: bool = True) -> IndexSummary:
     """Bring the library up to date with the files under `roots` (folders or single files)."""
     t0 = time.monotonic()
     cancel = cancel or threading.Event()
@@ -106,7 +108,7 @@ def index_paths(library: Library, embedder, roots: Iterable[str], *, progress: P
         report(prog)  # "embedding 0/N": the long phase starts now
     changed = {i.path for i in changes.candidates if i.path in changes.known}
     embed_new(library, embedder, to_embed, changed, summary, prog, report, cancel, files_per_batch,
-              decode_workers or max(2, min(4, (os.cpu_count() or 2))), commit_seconds)
+              decode_workers or max(2, min(4, (os.cpu_count() or 2))), commit_seconds, analysis)
     summary.cancelled = cancel.is_set()
     summary.seconds = time.monotonic() - t0
     prog.phase = "done"

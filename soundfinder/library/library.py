@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from soundfinder.library.catalog import Catalog
+from soundfinder.library.descriptors import DescriptorStore
 from soundfinder.library.documents import open_documents
 from soundfinder.library.errors import (
     LibraryError,
@@ -312,6 +313,13 @@ class Library:
         file_ids, vector_ids = self._tags.indexed_file_vectors()
         matrix = self.log.matrix() if self.log is not None else np.zeros((0, 0), dtype=np.float32)
         return file_ids, vector_ids, matrix
+
+    @property
+    def descriptors(self) -> DescriptorStore:
+        """Tempo, key, pitch, kind and loudness per content hash (rules in descriptors.py)."""
+        if getattr(self, "_descriptors", None) is None or self._descriptors.catalog is not self.catalog:
+            self._descriptors = DescriptorStore(self.catalog)
+        return self._descriptors
 
     # -- documents -----------------------------------------------------------------------
 

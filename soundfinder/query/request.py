@@ -18,6 +18,7 @@ class Query:
     like: str | None = None  # a sound file (inside the library or not): find sounds like it
     tags: tuple[str, ...] = ()  # every one of these tags
     not_tags: tuple[str, ...] = ()  # none of these
+    filters: object = None  # query.filters.SoundFilter: tempo, key, loop/one-shot, length (or None)
 
     def __post_init__(self):
         # Lists are accepted for convenience; stored as tuples so the query stays hashable.
@@ -32,5 +33,5 @@ class Query:
         return "text" if self.text.strip() else "browse"
 
     def unfiltered(self) -> Query:
-        """The same question without its tag filters (to tell a refresh from a new question)."""
-        return replace(self, tags=(), not_tags=())
+        """The same question without its tag and sound filters (to tell a refresh from a new question)."""
+        return replace(self, tags=(), not_tags=(), filters=None)

@@ -56,11 +56,17 @@ _TEXT_CACHE = TextCache()
 
 def search_vector(library: Library, query: np.ndarray, k: int = 20,
                   exclude_paths: set[str] | None = None, tags: Iterable[str] = (),
-                  not_tags: Iterable[str] = ()) -> list[Hit]:
+                  not_tags: Iterable[str] = (), filters=None) -> list[Hit]:
     """The `k` files nearest to `query`; with tag filters, among the files carrying every tag of
-    `tags` and none of `not_tags` (found in SQL, then searched exactly, same order as unfiltered)."""
+    `tags` and none of `not_tags` (found in SQL, then searched exactly, same order as unfiltered),
+    and matching `filters` (a `query.filters.SoundFilter`: tempo, key, kind, length)."""
     exclude_paths = exclude_paths or set()
     allowed = library.files_with_tags(tags or (), not_tags or ()) if (tags or not_tags) else None
+    if filters is not None and filters.active:
+        from soundfinder.query.filters import allowed_files
+
+        matching = allowed_files(library, filters)
+        allowed = matching if allowed is None else {f: v for f, v in allowed.items() if f in matching}
     candidates = None if allowed is None else set(allowed.values())
     want = k + len(exclude_paths)
     hits: list[Hit] = []
@@ -78,11 +84,12 @@ def search_vector(library: Library, query: np.ndarray, k: int = 20,
 
 
 def search_text(library: Library, embedder, text: str, k: int = 20, tags: Iterable[str] = (),
-                not_tags: Iterable[str] = ()) -> list[Hit]:
+                not_tags: Iterable[str] = (), filters=None) -> list[Hit]:
     text = text.strip()
     if not text:
         return []
-    return search_vector(library, _TEXT_CACHE.get(embedder, text), k, tags=tags, not_tags=not_tags)
+    return search_vector(library, _TEXT_CACHE.get(embedder, text), k, tags=tags, not_tags=not_tags,
+                         filters=filters)
 
 
 def embed_file(library: Library | None, embedder, path: str) -> np.ndarray:
@@ -102,6 +109,7 @@ def embed_file(library: Library | None, embedder, path: str) -> np.ndarray:
 
 
 def search_similar(library: Library, embedder, path: str, k: int = 20, tags: Iterable[str] = (),
-                   not_tags: Iterable[str] = ()) -> list[Hit]:
+                   not_tags: Iterable[str] = (), filters=None) -> list[Hit]:
     """Files that sound like `path` (which may be outside the library); raises DecodeError."""
-    return search_vector(library, embed_file(library, embedder, path), k, tags=tags, not_tags=not_tags)
+    return search_vector(library, embed_file(library, embedder, path), k, tags=tags, not_tags=not_tags,
+                         filters=filters)

@@ -22,7 +22,7 @@ def _wait(app, predicate, what: str, timeout: float = TIMEOUT_S) -> None:
 
 
 def take(out: str, overrides: dict, query: str, size: tuple[int, int] = (1320, 800), select: int = 2,
-         tags: list[str] = ()) -> None:
+         tags: list[str] = (), sound_filter=None) -> None:
     from soundfinder.gui.app import make_app
     from soundfinder.gui.main_window import MainWindow
 
@@ -42,6 +42,8 @@ def take(out: str, overrides: dict, query: str, size: tuple[int, int] = (1320, 8
           "the folders to be checked")
     for tag in tags:
         window.tags.bar.add(tag)
+    if sound_filter is not None:
+        window.filter_bar.set_filter(sound_filter)
     got = []
     window.bridge.resultsReady.connect(lambda seq, q, hits: got.append(q.text))
     window.search_bar.edit.setText(query)
@@ -68,14 +70,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--query", default="punchy kick drum")
     p.add_argument("--size", default="1320x800", help="window size, WIDTHxHEIGHT")
     p.add_argument("--tag", action="append", default=[], help="a tag filter chip (repeatable)")
+    p.add_argument("--bpm", help="filter bar: tempo, 120 or 118-122")
+    p.add_argument("--key", help="filter bar: key, e.g. 'A minor'")
+    p.add_argument("--kind", choices=("loop", "one-shot"), help="filter bar: loops or one-shots")
     args = p.parse_args(argv)
     if not args.screenshot:
         from soundfinder.gui.app import run
 
         return run(args)
     w, h = (int(v) for v in args.size.lower().split("x"))
+    flt = None
+    if args.bpm or args.key or args.kind:
+        from soundfinder.query.filters import SoundFilter, parse_bpm, parse_key
+
+        flt = SoundFilter(bpm=parse_bpm(args.bpm) if args.bpm else None,
+                          key=parse_key(args.key) if args.key else None, kind=args.kind)
     take(args.screenshot, {"library": args.library, "model": args.model, "device": args.device}, args.query,
-         (w, h), tags=args.tag)
+         (w, h), tags=args.tag, sound_filter=flt)
     print(args.screenshot)
     return 0
 

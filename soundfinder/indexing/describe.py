@@ -1,0 +1,43 @@
+"""The indexing pipeline's analysis step: musical descriptors from audio already decoded.
+
+Runs on the decode workers beside the mel features, on the same `Decoded` (the file's own
+channels at its own rate), so analysis costs no second decode and keeps the model thread
+fed. It never raises: a failure becomes the row's `error`, and the file is indexed anyway.
+"""
+
+from __future__ import annotations
+
+import time
+
+from soundfinder.audio import Decoded
+
+
+def describe(path: str, audio: Decoded) -> tuple[dict, float]:
+    """(descriptor mapping for `library.descriptors.put_many`, CPU seconds it took)."""
+    t0 = time.thread_time()  # CPU time of this worker: the cost, whatever else the machine runs
+    try:
+        from soundfinder.analysis import analyze
+        from soundfinder.audio.metadata import read_metadata
+
+        if audio.channel_data is not None:
+            samples, rate = audio.channel_data, audio.source_rate
+        else:
+            samples, rate = audio.samples, audio.sample_rate
+        row = analyze(samples, rate, path, read_metadata(path)).to_json()
+    except Exception as e:  # analysis must never fail indexing
+        from soundfinder.analysis import ANALYZER_VERSION
+
+        row = {"version": ANALYZER_VERSION, "error": f"analysis failed: {type(e).__name__}: {e}"}
+    return row, time.thread_time() - t0
+
+
+def describe_file(path: str) -> dict:
+    """Decode and analyse one file (for `soundfinder analyze` on an existing library)."""
+    from soundfinder.analysis import ANALYZER_VERSION
+    from soundfinder.audio import DecodeError, decode
+
+    try:
+        audio = decode(path, sample_rate=22050, keep_channels=True)
+    except DecodeError as e:
+        return {"version": ANALYZER_VERSION, "error": e.reason}
+    return describe(path, audio)[0]

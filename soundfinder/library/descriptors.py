@@ -1,0 +1,120 @@
+"""Musical descriptors (tempo, key, pitch, loop/one-shot, loudness) per distinct content.
+
+Keyed by content hash, like vectors: byte-identical copies share one row, a move or rename
+keeps it, and a changed file gets a new one. Each row records the analyzer version that made
+it, so a newer analyzer re-analyses lazily (`missing`), and `error` says why fields are empty.
+The library stores what the analysis layer computed; it never computes anything itself.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields
+
+from soundfinder.library.catalog import Catalog, decode_path
+from soundfinder.library.records import INDEXED
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS descriptors (
+    hash TEXT PRIMARY KEY,
+    version TEXT NOT NULL,         -- analyzer version that produced the row
+    bpm REAL, bpm_source TEXT,     -- sources: 'metadata', 'name' or 'audio'
+    key TEXT, key_source TEXT,     -- "A minor"
+    pitch TEXT, pitch_source TEXT, -- "C2"
+    kind TEXT, kind_source TEXT,   -- 'loop' or 'one-shot'
+    lufs REAL, peak_db REAL, beats INTEGER,
+    error TEXT,                    -- why fields are empty
+    updated REAL NOT NULL
+)
+"""
+
+
+@dataclass(frozen=True)
+class DescriptorRow:
+    bpm: float | None = None
+    bpm_source: str | None = None
+    key: str | None = None
+    key_source: str | None = None
+    pitch: str | None = None
+    pitch_source: str | None = None
+    kind: str | None = None
+    kind_source: str | None = None
+    lufs: float | None = None
+    peak_db: float | None = None
+    beats: int | None = None
+    version: str | None = None
+    error: str | None = None
+
+    def to_json(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+FIELDS = tuple(f.name for f in fields(DescriptorRow))
+_COLUMNS = ", ".join(FIELDS)
+
+
+class DescriptorStore:
+    """SQL for the `descriptors` table; created with the catalog's connection (cheap)."""
+
+    def __init__(self, catalog: Catalog):
+        self.catalog = catalog
+        self.db = catalog.db
+        self._exists: bool | None = None
+        if not catalog.readonly:
+            self.db.execute(SCHEMA)
+            self._exists = True
+
+    def _ready(self) -> bool:
+        """A read-only view of a library made before descriptors existed has no table."""
+        if self._exists is None:
+            self._exists = self.db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='descriptors'").fetchone() is not None
+        return self._exists
+
+    def put_many(self, rows: Iterable[tuple[str, Mapping]]) -> int:
+        """Store (content hash, descriptor mapping) pairs in one transaction; returns how many."""
+        now = time.time()
+        values = [(h, *(d.get(f) for f in FIELDS), now) for h, d in rows if h]
+        if not values:
+            return 0
+        marks = ",".join("?" * (len(FIELDS) + 2))
+        with self.catalog.transaction():
+            self.db.executemany(f"INSERT OR REPLACE INTO descriptors (hash, {_COLUMNS}, updated) "
+                                f"VALUES ({marks})", values)
+        return len(values)
+
+    def get_many(self, hashes: Iterable[str]) -> dict[str, DescriptorRow]:
+        if not self._ready():
+            return {}
+        hs = [h for h in set(hashes) if h]
+        out: dict[str, DescriptorRow] = {}
+        for s in range(0, len(hs), 900):
+            chunk = hs[s:s + 900]
+            q = ",".join("?" * len(chunk))
+            for row in self.db.execute(f"SELECT hash, {_COLUMNS} FROM descriptors WHERE hash IN ({q})", chunk):
+                out[row[0]] = DescriptorRow(*row[1:])
+        return out
+
+    def get(self, content_hash: str | None) -> DescriptorRow | None:
+        return self.get_many([content_hash]).get(content_hash) if content_hash else None
+
+    def missing(self, version: str) -> list[tuple[str, str]]:
+        """(hash, one path) of indexed content without a row of `version`: the work left for
+        `soundfinder analyze`, so an interrupted run resumes where it stopped."""
+        if not self._ready():
+            sql = "SELECT hash, MIN(path) FROM files WHERE status=? AND hash IS NOT NULL GROUP BY hash"
+            rows = self.db.execute(sql, (INDEXED,))
+        else:
+            rows = self.db.execute(
+                "SELECT f.hash, MIN(f.path) FROM files f LEFT JOIN descriptors d ON d.hash = f.hash "
+                "WHERE f.status=? AND f.hash IS NOT NULL AND (d.hash IS NULL OR d.version <> ?) "
+                "GROUP BY f.hash ORDER BY MIN(f.path)", (INDEXED, version))
+        return [(h, decode_path(p)) for h, p in rows]
+
+    def count(self, version: str | None = None) -> int:
+        if not self._ready():
+            return 0
+        if version is None:
+            return int(self.db.execute("SELECT COUNT(*) FROM descriptors").fetchone()[0])
+        return int(self.db.execute("SELECT COUNT(*) FROM descriptors WHERE version=?", (version,)).fetchone()[0])
