@@ -24,6 +24,8 @@ class Query:
         # Lists are accepted for convenience; stored as tuples so the query stays hashable.
         object.__setattr__(self, "tags", tuple(self.tags))
         object.__setattr__(self, "not_tags", tuple(self.not_tags))
+        if self.filters is not None and not getattr(self.filters, "active", True):
+            object.__setattr__(self, "filters", None)  # "no filter" has one spelling
 
     @property
     def kind(self) -> str:
