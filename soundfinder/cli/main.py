@@ -22,6 +22,8 @@ COMMAND_MODULES = (
     "soundfinder.cli.doctor",
     "soundfinder.cli.train",
     "soundfinder.cli.selftest",
+    "soundfinder.cli.manage",
+    "soundfinder.cli.export",
 )
 
 

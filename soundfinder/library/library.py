@@ -310,6 +310,12 @@ class Library:
         cand = None if candidates is None else np.fromiter(candidates, dtype=np.int64)
         return self.index.search(query, k, cand)
 
+    def neighbours(self, vector_ids, k: int):
+        """(labels, similarities) of the `k` nearest live vectors of each of `vector_ids`."""
+        if self.index is None:
+            return np.zeros((0, k), dtype=np.int64), np.zeros((0, k), dtype=np.float32)
+        return self.index.neighbours(np.asarray(vector_ids, dtype=np.int64), k)
+
     def files_for_vectors(self, vector_ids: Iterable[int]) -> dict[int, list[FileRecord]]:
         return self.catalog.files_for_vectors(vector_ids)
 
@@ -373,6 +379,24 @@ class Library:
         file_ids, vector_ids = self._tags.indexed_file_vectors()
         matrix = self.log.matrix() if self.log is not None else np.zeros((0, 0), dtype=np.float32)
         return file_ids, vector_ids, matrix
+
+    # -- user data (favourites, ratings, hidden, history; collections): keyed by content hash
+
+    @property
+    def userdata(self):
+        from soundfinder.library.userdata import UserData
+
+        return UserData(self.catalog)
+
+    @property
+    def collections(self):
+        from soundfinder.library.collections import Collections
+
+        return Collections(self.catalog)
+
+    def hidden_hashes(self) -> set[str]:
+        """Content the user hid: search never lists it (a method, so SerialLibrary locks it)."""
+        return self.userdata.hidden_hashes()
 
     # -- documents -----------------------------------------------------------------------
 

@@ -150,6 +150,41 @@ class VectorIndex:
             return self._exact(q, k, None)
         return self._approximate(q, k)
 
+    def neighbours(self, ids: np.ndarray, k: int, block: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+        """The `k` nearest live vectors of each vector in `ids` (itself excluded): (labels,
+        similarities), both len(ids) x k, -1 / -inf where there are fewer. One batched call for
+        whole-library jobs (duplicates): exact blocks of matrix products below `exact_below`,
+        the hnsw graph above (all threads)."""
+        ids = np.asarray(ids, dtype=np.int64)
+        labels = np.full((len(ids), k), -1, dtype=np.int64)
+        sims = np.full((len(ids), k), -np.inf, dtype=np.float32)
+        n = len(self.log)
+        if n == 0 or len(ids) == 0 or k <= 0:
+            return labels, sims
+        dead = self._dead_array() if self.dead else np.zeros(0, dtype=np.int64)
+        mat = self.log.matrix()
+        graph = self._ensure_graph() if n >= self.exact_below else None
+        want = min(k + 1 + len(dead), n)
+        for s in range(0, len(ids), block):
+            rows = np.asarray(mat[ids[s:s + block]])
+            if graph is not None:
+                graph.set_ef(max(self.ef, want))
+                lab, dist = graph.knn_query(rows, k=want, num_threads=-1)
+                sim = 1.0 - dist
+            else:
+                scores = rows @ np.asarray(mat).T
+                if dead.size:
+                    scores[:, dead] = -np.inf
+                lab = np.argpartition(-scores, want - 1, axis=1)[:, :want]
+                sim = np.take_along_axis(scores, lab, axis=1)
+            for r in range(rows.shape[0]):
+                keep = [(int(l), float(v)) for l, v in zip(lab[r], sim[r], strict=True)
+                        if l != ids[s + r] and np.isfinite(v) and int(l) not in self.dead]
+                keep.sort(key=lambda h: -h[1])
+                for j, (l, v) in enumerate(keep[:k]):
+                    labels[s + r, j], sims[s + r, j] = l, v
+        return labels, sims
+
     def _exact(self, q: np.ndarray, k: int, ids: np.ndarray | None) -> list[tuple[int, float]]:
         if ids is None:
             mat = self.log.matrix()
