@@ -24,7 +24,6 @@ MAX_SECONDS = 6.0
 WAVE_MIN = 0.90
 LENGTH_SLACK_S = 0.06
 LENGTH_SLACK_FRACTION = 0.03
-REFINE = 24  # samples either side of the cross-correlation peak
 
 
 @dataclass
@@ -54,15 +53,21 @@ def trim_silence(x: np.ndarray, floor_db: float = -60.0) -> np.ndarray:
 
 
 def _align(a: np.ndarray, b: np.ndarray) -> int:
-    """The lag L maximising sum a[t + L] * b[t]."""
+    """The lag L maximising the *normalised* correlation of a[t + L] and b[t] over their
+    overlap, among lags that keep 80 % of the shorter sound overlapping. (The raw peak leans
+    towards lags where a part only one file has, such as a trimmed attack, adds energy.)"""
     n = len(a) + len(b) - 1
     size = 1 << (n - 1).bit_length()
     c = np.fft.irfft(np.fft.rfft(a, size) * np.conj(np.fft.rfft(b, size)), size)
-    c = np.concatenate([c[-(len(b) - 1):], c[: len(a)]]) if len(b) > 1 else c[: len(a)]
-    coarse = int(np.argmax(c)) - (len(b) - 1)
-    # The raw peak leans towards lags where the part only one file has (a trimmed attack) adds
-    # energy; the best *normalised* correlation of the overlap near it is the true lag.
-    return max(range(coarse - REFINE, coarse + REFINE + 1), key=lambda lag: _corr(*_overlap(a, b, lag)))
+    lags = np.arange(-(len(b) - 1), len(a))
+    c = np.concatenate([c[size - (len(b) - 1):], c[: len(a)]]) if len(b) > 1 else c[: len(a)]
+    ca = np.concatenate([[0.0], np.cumsum(a.astype(np.float64) ** 2)])
+    cb = np.concatenate([[0.0], np.cumsum(b.astype(np.float64) ** 2)])
+    a0, b0 = np.maximum(lags, 0), np.maximum(-lags, 0)
+    m = np.minimum(len(a) - a0, len(b) - b0)
+    energy = np.sqrt((ca[a0 + m] - ca[a0]) * (cb[b0 + m] - cb[b0])) + 1e-12
+    score = np.where(m >= 0.8 * min(len(a), len(b)), c / energy, -np.inf)
+    return int(lags[int(np.argmax(score))])
 
 
 def _overlap(a: np.ndarray, b: np.ndarray, lag: int) -> tuple[np.ndarray, np.ndarray]:
