@@ -78,6 +78,7 @@ class CoreBridge(QObject):
         self.latest = 0
         self._load_id = 0
         self.user_tag_names: set[str] = set()  # tags some file carries as a user tag
+        self.within: str | None = None  # a folder chosen in the side panel narrows every query
 
     # -- startup -------------------------------------------------------------------------
 
@@ -183,25 +184,32 @@ class CoreBridge(QObject):
     def search(self, text: str, k: int, tags: list[str] = ()) -> int:
         from soundfinder.query.search import search_text
 
-        tags = list(tags)
-        return self._ask(text, lambda: search_text(self.library, self.embedder, text, k, tags=tags))
+        tags, within = list(tags), self.within
+        return self._ask(text, lambda: search_text(self.library, self.embedder, text, k, tags=tags,
+                                                   within=within))
 
     def similar(self, path: str, k: int, tags: list[str] = ()) -> int:
         from soundfinder.query.search import search_similar
 
-        tags = list(tags)
+        tags, within = list(tags), self.within
         return self._ask(f"similar:{path}", lambda: search_similar(self.library, self.embedder, path, k,
-                                                                   tags=tags))
+                                                                   tags=tags, within=within))
 
     def browse(self, limit: int = 10000, tags: list[str] = ()) -> int:
         """Every indexed file (up to `limit`) carrying all `tags`, by path: what an empty search shows."""
         from soundfinder.library import INDEXED
         from soundfinder.query.search import Hit
 
-        tags = list(tags)
+        tags, within = list(tags), self.within
 
         def job():
-            if tags:
+            if within:
+                allowed = self.library.files_with_tags(tags) if tags else None
+                hidden = self.library.hidden_hashes()
+                records = [r for r in self.library.files_under(within) if r.status == INDEXED
+                           and r.hash not in hidden and (allowed is None or r.id in allowed)]
+                records = sorted(records, key=lambda r: r.path)[:limit]
+            elif tags:
                 allowed = self.library.files_with_tags(tags)
                 by_vector = self.library.files_for_vectors(set(allowed.values()))
                 records = sorted((r for rs in by_vector.values() for r in rs if r.id in allowed),

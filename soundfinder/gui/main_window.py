@@ -64,6 +64,9 @@ class MainWindow(QMainWindow):
         self.library_actions = LiveController(self)
         self.centre.layout().insertWidget(0, self.tags.bar)
         self._connect()
+        from soundfinder.gui.manager import ManagerController
+
+        self.manager = ManagerController(self)  # browser panel, favourites, collections, export
         self._restore()
         self.start_core()
 
@@ -225,6 +228,7 @@ class MainWindow(QMainWindow):
         else:
             self.live.start(self.bridge.library, self.bridge.embedder)  # reconcile, then watch
         self.run_query(self.search_bar.text())
+        self.manager.refresh()
 
     def _show_stats(self, stats: dict) -> None:
         self.stats = stats

@@ -72,6 +72,7 @@ class ResultsModel(QAbstractTableModel):
         self._ranks: dict[int, int] = {}
         self.roots: list[str] = []  # library folders: the Folder column is shown relative to them
         self._flags = None  # every row has the same flags
+        self.favourites: set[str] = set()  # content hashes starred by the user (gui/manager.py)
 
     def set_roots(self, folders: list[str]) -> None:
         self.roots = sorted(folders, key=len, reverse=True)
@@ -125,7 +126,7 @@ class ResultsModel(QAbstractTableModel):
         rec, col = hit.record, index.column()
         if role == Qt.ItemDataRole.DisplayRole:
             if col == NAME:
-                return os.path.basename(rec.path)
+                return ("★ " if rec.hash in self.favourites else "") + os.path.basename(rec.path)
             if col == SCORE:
                 return "" if math.isnan(hit.score) else f"{hit.score:.2f}"
             if col == DURATION:

@@ -8,7 +8,7 @@ from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QDrag, QFontMetrics, QPainter
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QStyle, QStyledItemDelegate, QTableView
 
-from soundfinder.gui.results_model import DURATION, FOLDER, FORMAT, NAME, SCORE, TAGS, ScoreRole, TagsRole
+from soundfinder.gui.results_model import DURATION, FOLDER, FORMAT, NAME, SCORE, TAGS, PathRole, ScoreRole, TagsRole
 
 ACCENT = QColor("#4fb3a9")
 USER_TAG = QColor("#2f6f69")  # the user's tags: filled with the accent
@@ -106,6 +106,7 @@ class ResultsView(QTableView):
     playRequested = Signal()
     backToSearch = Signal()
     tagClicked = Signal(str)
+    dragStarted = Signal(list)  # paths dragged out (history of drags)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -172,8 +173,6 @@ class ResultsView(QTableView):
         self.score_delegate.top = max(scores) if scores and max(scores) > 0 else 1.0
 
     def selected_paths(self) -> list[str]:
-        from soundfinder.gui.results_model import PathRole
-
         rows = sorted({i.row() for i in self.selectionModel().selectedRows()})
         return [self.model().index(r, 0).data(PathRole) for r in rows]
 
@@ -211,4 +210,5 @@ class ResultsView(QTableView):
             return
         drag = QDrag(self)
         drag.setMimeData(self.model().mimeData(indexes))
+        self.dragStarted.emit([i.data(PathRole) for i in indexes])
         drag.exec(Qt.DropAction.CopyAction, Qt.DropAction.CopyAction)
