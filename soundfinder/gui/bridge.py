@@ -203,19 +203,19 @@ class CoreBridge(QObject):
         tags, within = list(tags), self.within
 
         def job():
+            hidden = self.library.hidden_hashes()
             if within:
                 allowed = self.library.files_with_tags(tags) if tags else None
-                hidden = self.library.hidden_hashes()
                 records = [r for r in self.library.files_under(within) if r.status == INDEXED
                            and r.hash not in hidden and (allowed is None or r.id in allowed)]
                 records = sorted(records, key=lambda r: r.path)[:limit]
             elif tags:
                 allowed = self.library.files_with_tags(tags)
                 by_vector = self.library.files_for_vectors(set(allowed.values()))
-                records = sorted((r for rs in by_vector.values() for r in rs if r.id in allowed),
-                                 key=lambda r: r.path)[:limit]
+                records = sorted((r for rs in by_vector.values() for r in rs if r.id in allowed
+                                  and r.hash not in hidden), key=lambda r: r.path)[:limit]
             else:
-                records = self.library.files(INDEXED)[:limit]
+                records = [r for r in self.library.files(INDEXED) if r.hash not in hidden][:limit]
             self.library.attach_tags(records)
             return [Hit(float("nan"), r) for r in records]
 
