@@ -190,3 +190,25 @@ def test_readonly_open_of_an_old_library_has_no_user_data(tmp_path):
     with Library.open(tmp_path / "lib", readonly=True) as lib:
         assert lib.userdata.favourites() == [] and lib.collections.list() == []
         assert lib.hidden_hashes() == set()
+
+
+def test_doctor_reports_user_data(cli, indexed):
+    kick = str(indexed / "Kicks" / "kick.wav")
+    cli("fav", "add", kick)
+    cli("collection", "create", "Kit", kick)
+    report = _json_any(cli, "doctor")
+    assert report["facts"]["userdata"]["favourites"] == 1 and report["facts"]["userdata"]["collections"] == 1
+    import sqlite3
+
+    db = sqlite3.connect(cli.library / "catalog.sqlite")
+    db.execute("INSERT INTO collections (name, smart, created, updated) VALUES ('Broken', '{not json', 0, 0)")
+    db.commit()
+    db.close()
+    code, out, _ = cli("doctor", "--json")
+    assert code == 1 and "smart-collection-damaged" in out
+
+
+def _json_any(cli, *args):
+    code, out, err = cli(*args, "--json")
+    assert code in (0, 1), err
+    return json.loads(out)

@@ -255,3 +255,41 @@ class UserData:
         """Delete every mark and history entry (inside the caller's transaction)."""
         self.db.execute("DELETE FROM user_marks")
         self.db.execute("DELETE FROM user_history")
+
+
+def doctor_check(db: sqlite3.Connection) -> tuple[dict, list[tuple[str, str, int]]]:
+    """For `soundfinder doctor`: (facts, [(code, message, count)]) about the user's data.
+
+    Marks and collection members whose content no file has now are *facts*, not problems: the
+    drive may be offline or the file moved outside the library, and they come back with it. A
+    smart collection whose definition does not parse is a problem (its search cannot run)."""
+    import json
+
+    try:
+        facts = {
+            "favourites": db.execute("SELECT COUNT(*) FROM user_marks WHERE favourite=1").fetchone()[0],
+            "hidden": db.execute("SELECT COUNT(*) FROM user_marks WHERE hidden=1").fetchone()[0],
+            "history": db.execute("SELECT COUNT(*) FROM user_history").fetchone()[0],
+            "collections": db.execute("SELECT COUNT(*) FROM collections").fetchone()[0],
+            "marks_without_file": db.execute(
+                "SELECT COUNT(*) FROM user_marks m WHERE NOT EXISTS (SELECT 1 FROM files f WHERE f.hash=m.hash)"
+            ).fetchone()[0],
+            "members_without_file": db.execute(
+                "SELECT COUNT(*) FROM collection_items i WHERE NOT EXISTS (SELECT 1 FROM files f WHERE f.hash=i.hash)"
+            ).fetchone()[0],
+        }
+        smart = db.execute("SELECT name, smart FROM collections WHERE smart IS NOT NULL").fetchall()
+    except sqlite3.Error as e:
+        if missing_table(e):
+            return {}, []
+        raise
+    bad = []
+    for name, raw in smart:
+        try:
+            if not isinstance(json.loads(raw), dict):
+                raise ValueError
+        except ValueError:
+            bad.append(name)
+    problems = [("smart-collection-damaged", f"{len(bad)} smart collection definitions cannot be read: "
+                 f"{', '.join(bad[:5])} (delete and create them again)", len(bad))] if bad else []
+    return facts, problems
