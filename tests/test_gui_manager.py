@@ -19,7 +19,7 @@ def _ready(qtbot, w):
     qtbot.waitUntil(lambda: w.manager.panel.folders.childCount() > 0, timeout=WAIT_MS)
 
 
-def test_folder_chip_narrows_search_and_clears(qtbot, open_window, indexed_library, sample_folder):
+def test_folder_chip_narrows_search_and_clears(qtbot, open_window, indexed_library, sample_folder):  # noqa: F811
     w = open_window(indexed_library)
     _ready(qtbot, w)
     drums = str(sample_folder / "Drums")
@@ -35,7 +35,7 @@ def test_folder_chip_narrows_search_and_clears(qtbot, open_window, indexed_libra
     assert not w.manager.chip.isVisible()
 
 
-def test_f_stars_h_hides_and_drop_adds_to_collection(qtbot, open_window, indexed_library):
+def test_f_stars_h_hides_and_drop_adds_to_collection(qtbot, open_window, indexed_library):  # noqa: F811
     from soundfinder.gui.results_model import mime_for_paths
 
     w = open_window(indexed_library)

@@ -11,7 +11,14 @@ or an error leaves no partial file behind.
 """
 
 from soundfinder.export.convert import ConvertOptions, parse_normalize
-from soundfinder.export.run import ExportError, ExportItem, ExportOptions, ExportResult, export_files, inside_folders
+from soundfinder.export.run import (
+           ExportError,
+           ExportItem,
+           ExportOptions,
+           ExportResult,
+           export_files,
+           inside_folders,
+)
 
 __all__ = ["ConvertOptions", "ExportError", "ExportItem", "ExportOptions", "ExportResult", "export_files",
            "inside_folders", "parse_normalize"]

@@ -8,7 +8,17 @@ from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QDrag, QFontMetrics, QPainter
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QStyle, QStyledItemDelegate, QTableView
 
-from soundfinder.gui.results_model import DURATION, FOLDER, FORMAT, NAME, SCORE, TAGS, PathRole, ScoreRole, TagsRole
+from soundfinder.gui.results_model import (
+    DURATION,
+    FOLDER,
+    FORMAT,
+    NAME,
+    SCORE,
+    TAGS,
+    PathRole,
+    ScoreRole,
+    TagsRole,
+)
 
 ACCENT = QColor("#4fb3a9")
 USER_TAG = QColor("#2f6f69")  # the user's tags: filled with the accent

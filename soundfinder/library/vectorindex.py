@@ -178,11 +178,11 @@ class VectorIndex:
                 lab = np.argpartition(-scores, want - 1, axis=1)[:, :want]
                 sim = np.take_along_axis(scores, lab, axis=1)
             for r in range(rows.shape[0]):
-                keep = [(int(l), float(v)) for l, v in zip(lab[r], sim[r], strict=True)
-                        if l != ids[s + r] and np.isfinite(v) and int(l) not in self.dead]
+                keep = [(int(lb), float(v)) for lb, v in zip(lab[r], sim[r], strict=True)
+                        if lb != ids[s + r] and np.isfinite(v) and int(lb) not in self.dead]
                 keep.sort(key=lambda h: -h[1])
-                for j, (l, v) in enumerate(keep[:k]):
-                    labels[s + r, j], sims[s + r, j] = l, v
+                for j, (lb, v) in enumerate(keep[:k]):
+                    labels[s + r, j], sims[s + r, j] = lb, v
         return labels, sims
 
     def _exact(self, q: np.ndarray, k: int, ids: np.ndarray | None) -> list[tuple[int, float]]:
