@@ -183,3 +183,27 @@ def test_keep_prefers_lossless_then_rate_then_depth():
     assert choose_keep([rec("/a.mp3", "MP3", "MPEG_LAYER_III", 48000), rec("/b.wav", "WAV", "PCM_16", 44100)]) == "/b.wav"
     assert choose_keep([rec("/a.wav", "WAV", "PCM_16", 44100), rec("/b.wav", "WAV", "PCM_16", 48000)]) == "/b.wav"
     assert choose_keep([rec("/a.wav", "WAV", "PCM_24", 48000), rec("/b.flac", "FLAC", "PCM_16", 48000)]) == "/a.wav"
+
+
+def test_read_only_and_full_disk_simulated(sources, tmp_path, monkeypatch):
+    """Tests here may run as root, who writes anywhere: the OS answers are simulated."""
+    import errno
+
+    from soundfinder.export import ExportError, export_files
+    from soundfinder.export import run as export_run
+
+    _, paths = sources
+    monkeypatch.setattr(export_run.os, "access", lambda *a, **k: False)
+    with pytest.raises(ExportError, match="read-only"):
+        export_files(paths, str(tmp_path / "ro"))
+    monkeypatch.undo()
+
+    def full(source, out, cancel):
+        out.write(b"x" * 1000)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(export_run, "_copy", full)
+    to = tmp_path / "full"
+    with pytest.raises(ExportError, match="disk is full"):
+        export_files(paths, str(to))
+    assert os.listdir(to) == []  # no partial file, no temporary file, no manifest

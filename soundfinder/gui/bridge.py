@@ -50,6 +50,21 @@ class SerialLibrary:
 @dataclass
 class TaggedHit(Hit):
     user_tags: frozenset = frozenset()  # those of `record.tags` the user set
+    copies: int = 1  # with copies collapsed: how many files this row stands for
+
+
+def collapse_copies(hits: list, groups: dict[str, int]) -> list:
+    """The first (best-ranked) hit of each recording, counting the copies it stands for."""
+    first: dict = {}
+    out = []
+    for h in hits:
+        key = groups.get(h.record.hash, h.record.hash or h.path)
+        if key in first:
+            first[key].copies += 1
+            continue
+        first[key] = h
+        out.append(h)
+    return out
 
 
 class CoreBridge(QObject):
@@ -79,6 +94,8 @@ class CoreBridge(QObject):
         self._load_id = 0
         self.user_tag_names: set[str] = set()  # tags some file carries as a user tag
         self.within: str | None = None  # a folder chosen in the side panel narrows every query
+        self.collapse = False  # one row per recording: byte-identical files and `copy_groups`
+        self.copy_groups: dict[str, int] = {}  # content hash -> duplicate group (gui/manager.py)
 
     # -- startup -------------------------------------------------------------------------
 
@@ -144,14 +161,14 @@ class CoreBridge(QObject):
 
     # -- queries -------------------------------------------------------------------------
 
-    def _ask(self, question: str, fn) -> int:
+    def _ask(self, question: str, fn, collapse: bool = True) -> int:
         seq = next(self._seq)
         self.latest = seq
 
         def job():
             if seq != self.latest:
                 return None  # a newer query is already queued: skip the work
-            return self._with_sources(fn())
+            return self._with_sources(fn(), collapse)
 
         def done(result=None, error=None):
             if seq != self.latest:
@@ -164,7 +181,7 @@ class CoreBridge(QObject):
         run_task(job, done, self._queries)
         return seq
 
-    def _with_sources(self, hits: list) -> list:
+    def _with_sources(self, hits: list, collapse: bool = True) -> list:
         """Hits that know which of their tags the user set (shown apart from auto tags). Only files
         carrying a tag some user has set anywhere are asked, so auto tags alone cost nothing."""
         from soundfinder.library.tags import USER, TagError
@@ -179,7 +196,7 @@ class CoreBridge(QObject):
                     except TagError:
                         pass  # the file left the library between the search and here
                 out.append(TaggedHit(h.score, h.record, mine))
-        return out
+        return collapse_copies(out, self.copy_groups) if self.collapse and collapse else out
 
     def search(self, text: str, k: int, tags: list[str] = ()) -> int:
         from soundfinder.query.search import search_text

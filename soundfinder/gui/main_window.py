@@ -268,6 +268,8 @@ class MainWindow(QMainWindow):
 
     def refresh_results(self) -> None:
         """Ask the current question again (files came or went, tags or filters changed)."""
+        if self.manager.refresh_view():  # a side-panel view (smart collection, favourites…)
+            return
         if self.question.startswith("similar:"):
             self.find_similar(self.question[8:])
         else:

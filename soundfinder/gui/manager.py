@@ -11,9 +11,9 @@ import os
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QInputDialog, QMenu, QMessageBox, QPushButton, QSplitter
+from PySide6.QtWidgets import QCheckBox, QInputDialog, QMenu, QMessageBox, QPushButton, QSplitter
 
-from soundfinder.gui.browser_panel import BrowserPanel, folder_tree
+from soundfinder.gui.browser_panel import ArgRole, BrowserPanel, KindRole, folder_tree
 from soundfinder.gui.threads import run_task
 
 VIEW_PREFIX = "view:"
@@ -40,6 +40,7 @@ class ManagerController:
         self.chip.clicked.connect(lambda: self.set_folder(None))
         window.centre.layout().insertWidget(1, self.chip, 0, Qt.AlignmentFlag.AlignLeft)
         self.view_title = ""
+        self.current_view: tuple[str, object] | None = None
         self.panel.viewRequested.connect(self.show_view)
         self.panel.filesDropped.connect(self.add_to_collection)
         self.panel.contextRequested.connect(self._context)
@@ -48,9 +49,44 @@ class ManagerController:
         window.view.dragStarted.connect(lambda ps: [self._record("dragged", p) for p in ps[:20]])
         self._actions()
 
+    def _collapse_toggle(self) -> None:
+        self.collapse = act = QAction("Collapse copies", self.w.view, shortcut=QKeySequence("D"), checkable=True)
+        act.setToolTip("One row per recording: copies (same or re-encoded audio) show as ×N (key D)")
+        act.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+        act.toggled.connect(self.set_collapse)
+        self.w.view.addAction(act)
+        box = QCheckBox("Collapse copies")
+        box.setToolTip(act.toolTip())
+        box.toggled.connect(act.setChecked)
+        act.toggled.connect(box.setChecked)
+        self.w.statusBar().addPermanentWidget(box)
+
+    def set_collapse(self, on: bool) -> None:
+        """Collapse copies in results; the first time, find the duplicate groups in the background."""
+        self.bridge.collapse = on
+        if on and not self._groups_known:
+            self.w.statusBar().showMessage("Looking for copies (decoding candidates)…", 5000)
+            self._run(self._find_groups, self._groups_found)
+        else:
+            self.w.refresh_results()
+
+    @staticmethod
+    def _find_groups(lib) -> dict[str, int]:
+        from soundfinder.query.duplicates import find_duplicates
+
+        return {r.hash: n for n, g in enumerate(find_duplicates(lib)) for r in g.files if r.hash}
+
+    def _groups_found(self, groups: dict[str, int]) -> None:
+        self.bridge.copy_groups = groups
+        self._groups_known = True
+        self.w.refresh_results()
+
     def _actions(self) -> None:
+        self._groups_known = False
+        self._collapse_toggle()
         for text, key, slot in (("Toggle favourite", "F", self.toggle_favourite),
                                 ("Hide sound", "H", self.hide_selected),
+                                ("Add to collection…", "C", self.collection_menu),
                                 ("Export selection…", "Ctrl+E", self.export_selection)):
             act = QAction(text, self.w.view, shortcut=QKeySequence(key))
             act.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
@@ -120,6 +156,16 @@ class ManagerController:
         self.chip.setVisible(bool(folder))
         self.w.run_query(self.w.search_bar.text())
 
+    def refresh_view(self) -> bool:
+        """Show the current side-panel view again (the library changed); False if none is shown.
+        A smart collection's contents come from its search, so a new sound that fits appears."""
+        if not self.w.question.startswith(VIEW_PREFIX) or self.current_view is None:
+            return False
+        if self.current_view[0] != "duplicates":  # decoding again on every change costs too much
+            self.show_view(*self.current_view)
+        self.refresh()
+        return True
+
     def show_view(self, kind: str, arg) -> None:
         if kind == "folder":
             self.set_folder(arg)
@@ -130,6 +176,7 @@ class ManagerController:
 
         self.bridge.within = None  # a view lists its own sounds; the next search is library-wide
         self.chip.hide()
+        self.current_view = (kind, arg)
 
         embedder = self.bridge.embedder
 
@@ -154,9 +201,11 @@ class ManagerController:
             elif kind == "duplicates":
                 from soundfinder.query.duplicates import find_duplicates
 
-                recs = []
-                for g in find_duplicates(lib):
+                recs, groups = [], find_duplicates(lib)
+                for g in groups:
                     recs += sorted(g.files, key=lambda r: r.path != g.keep)
+                self.bridge.copy_groups = {r.hash: n for n, g in enumerate(groups) for r in g.files if r.hash}
+                self._groups_known = True
             else:
                 return []
             recs = [r for r in recs if r is not None]
@@ -167,7 +216,7 @@ class ManagerController:
         if kind == "duplicates":
             self.w.statusBar().showMessage("Looking for duplicates (decoding candidates)…", 5000)
         lib = self.bridge.library
-        self.bridge._ask(VIEW_PREFIX + kind, lambda: _locked(lib, records))
+        self.bridge._ask(VIEW_PREFIX + kind, lambda: _locked(lib, records), collapse=kind != "duplicates")
 
     def _results_shown(self, seq: int, question: str, hits: list) -> None:
         if question.startswith(VIEW_PREFIX):
@@ -201,10 +250,28 @@ class ManagerController:
             self._run(lambda lib: lib.collections.add(name, paths), lambda n: (
                 self.refresh(), self.w.statusBar().showMessage(f"added {n} sound(s) to “{name}”", 4000)))
 
+    def collection_menu(self) -> None:
+        """Key C: pick a collection for the selected rows (or make a new one) from a menu."""
+        paths = self._selected()
+        if not paths:
+            return
+        menu = QMenu(self.w)
+        items = self.panel.collections
+        for i in range(items.childCount()):
+            item = items.child(i)
+            if item.data(0, KindRole) == "collection":
+                name = item.data(0, ArgRole)
+                menu.addAction(name, lambda name=name: self.add_to_collection(name, paths))
+        menu.addSeparator()
+        menu.addAction("New collection…", lambda: self.new_collection(paths))
+        rect = self.w.view.visualRect(self.w.view.currentIndex())
+        menu.popup(self.w.view.viewport().mapToGlobal(rect.bottomLeft()))
+        self.menu = menu  # kept for tests and so it is not collected while open
+
     def _context(self, kind: str, arg, pos) -> None:
         menu = QMenu(self.w)
         if kind in ("collections", "collection", "smart"):
-            menu.addAction("New collection…", self.new_collection)
+            menu.addAction("New collection…", lambda: self.new_collection())
         if kind == "collection":
             menu.addAction("Add selected sounds", lambda: self.add_to_collection(arg, self._selected()))
         if kind in ("collection", "smart"):
@@ -214,10 +281,15 @@ class ManagerController:
         if not menu.isEmpty():
             menu.exec(pos)
 
-    def new_collection(self) -> None:
+    def new_collection(self, paths: list[str] | None = None) -> None:
         name, ok = QInputDialog.getText(self.w, "New collection", "Name:")
         if ok and name.strip() and self.w.writable():
-            self._run(lambda lib: lib.collections.create(name), lambda _: self.refresh())
+            def job(lib):
+                created = lib.collections.create(name)
+                if paths:
+                    lib.collections.add(created, paths)
+
+            self._run(job, lambda _: self.refresh())
 
     def rename_collection(self, old: str) -> None:
         new, ok = QInputDialog.getText(self.w, "Rename collection", "New name:", text=old)

@@ -45,9 +45,7 @@ def restore(lib, data: dict, merge: bool = False) -> dict:
                 collections.clear()
             userdata.load(data, resolve)
             collections.load(data.get("collections", []), resolve)
-    except (KeyError, TypeError, ValueError) as e:
-        if isinstance(e, UserDataError):
-            raise
+    except (KeyError, TypeError, ValueError, AttributeError) as e:  # a field missing or of the wrong type
         raise UserDataError(f"the backup is damaged ({type(e).__name__}: {e}); nothing was restored") from None
     return {"marks": len(data.get("marks", [])), "history": len(data.get("history", [])),
             "collections": len(data.get("collections", []))}
