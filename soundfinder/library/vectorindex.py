@@ -35,6 +35,7 @@ HNSW_EF_SEARCH = 128
 # Candidate sets at most this large are searched exactly (a gather + matrix product: ~1 ms
 # per 10k); larger ones by hnsw with a filter, which is cheap while candidates are common.
 EXACT_CANDIDATES = 20000
+NEIGHBOURS_EF = 32  # whole-library neighbour lists (duplicates)
 
 
 class VectorIndex:
@@ -168,7 +169,9 @@ class VectorIndex:
         for s in range(0, len(ids), block):
             rows = np.asarray(mat[ids[s:s + block]])
             if graph is not None:
-                graph.set_ef(max(self.ef, want))
+                # Near-copies are each other's very nearest neighbours: a small ef finds them and
+                # costs a third of the search ef (bench/duplicates.py, 100k clustered vectors).
+                graph.set_ef(max(NEIGHBOURS_EF, 2 * want))
                 lab, dist = graph.knn_query(rows, k=want, num_threads=-1)
                 sim = 1.0 - dist
             else:

@@ -49,13 +49,13 @@ def lossless(rec: FileRecord) -> bool:
 
 
 def keep_key(rec: FileRecord) -> tuple:
-    """Bigger is better: lossless, sample rate, bit depth, then a shorter path, then by name."""
-    return (lossless(rec), rec.sample_rate or 0, DEPTH.get((rec.subtype or "").upper(), 0),
-            -len(rec.path), tuple(-ord(c) for c in rec.path[:64]))
+    """Bigger is better: lossless, sample rate, bit depth, then a shorter path."""
+    return (lossless(rec), rec.sample_rate or 0, DEPTH.get((rec.subtype or "").upper(), 0), -len(rec.path))
 
 
 def choose_keep(records: list[FileRecord]) -> str:
-    return max(records, key=keep_key).path
+    """The best copy; among equals the first by path (max keeps the first of equal keys)."""
+    return max(sorted(records, key=lambda r: r.path), key=keep_key).path
 
 
 class _Sets:
@@ -114,13 +114,18 @@ def find_duplicates(library, k: int = NEIGHBOURS, min_cosine: float = MIN_COSINE
     by_vector = {v: rs for v, rs in by_vector.items() if rs}
     sets = _Sets()
     pairs = [p for p in candidate_pairs(library, k, min_cosine) if p[0] in by_vector and p[1] in by_vector]
+    best: dict[int, FileRecord] = {}  # the copy that stands for each vector (decoded, compared)
     cache: dict[int, np.ndarray | None] = {}
+
+    def rep(v: int) -> FileRecord:
+        if v not in best:
+            best[v] = by_vector[v][0] if len(by_vector[v]) == 1 else max(by_vector[v], key=keep_key)
+        return best[v]
 
     def audio(v: int) -> np.ndarray | None:
         if v not in cache:
-            rep = max(by_vector[v], key=keep_key)
             try:
-                cache[v] = loader(rep.path)
+                cache[v] = loader(rep(v).path)
             except Exception:  # noqa: BLE001 - unreadable now (offline drive): not confirmed
                 cache[v] = None
         return cache[v]
@@ -132,8 +137,7 @@ def find_duplicates(library, k: int = NEIGHBOURS, min_cosine: float = MIN_COSINE
             progress(n, len(pairs))
         if sets.find(a) == sets.find(b):
             continue
-        ra, rb = max(by_vector[a], key=keep_key), max(by_vector[b], key=keep_key)
-        if not _plausible(ra, rb):
+        if not _plausible(rep(a), rep(b)):
             continue
         if confirm:
             xa, xb = audio(a), audio(b)
