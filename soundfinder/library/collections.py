@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
 from soundfinder.library.catalog import Catalog, decode_path, encode_path
-from soundfinder.library.userdata import PRESENT_PATH, UserDataError, hashes_for, missing_table
+from soundfinder.library.userdata import UserDataError, hashes_for, missing_table, pick_present
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS collections (
@@ -219,10 +219,10 @@ class Collections:
         gone is listed by its last path with present=False."""
         cid = self._id(name, smart=False)
         rows = self._read(
-            f"""SELECT i.hash, i.path, {PRESENT_PATH.format(h='i.hash', p='i.path')}, i.added
-                FROM collection_items i WHERE i.collection_id=? ORDER BY i.added, i.rowid""", (cid,))
-        return [Member(decode_path(now if now is not None else last), h, added, now is not None)
-                for h, last, now, added in rows]
+            """SELECT i.hash, i.path, f.path, f.status, i.added FROM collection_items i
+               LEFT JOIN files f ON f.hash=i.hash WHERE i.collection_id=? ORDER BY i.added, i.rowid""", (cid,))
+        return [Member(decode_path(path), h, added, present)
+                for h, path, present, (added,) in pick_present(rows, 4)]
 
     def of(self, path: str) -> list[str]:
         """Names of the hand-made collections holding a file's content."""

@@ -113,6 +113,20 @@ PRESENT_PATH = """COALESCE((SELECT f.path FROM files f WHERE f.hash={h} AND f.pa
                              ORDER BY f.status='indexed' DESC, f.path LIMIT 1))"""
 
 
+def pick_present(rows: list, extra_from: int) -> list[tuple]:
+    """Rows of (hash, last path, file path or None, file status, *extra) grouped by hash, in
+    order: [(hash, path to show, present, extra)]. The path shown is the stored one if a file
+    there still has the content, else an indexed copy, else any copy, else the stored path."""
+    out: dict[str, list] = {}
+    for row in rows:
+        h, last, path, status = row[:4]
+        best = out.get(h)
+        rank = 3 if path is not None and path == last else 2 if status == "indexed" else 1 if path else 0
+        if best is None or rank > best[0] or (rank == best[0] and rank and path < best[1]):
+            out[h] = [rank, path if path is not None else last, tuple(row[extra_from:])]
+    return [(h, p, rank > 0, extra) for h, (rank, p, extra) in out.items()]
+
+
 class UserData:
     """Favourites, ratings, hidden sounds and history over the catalog's connection."""
 
@@ -170,12 +184,16 @@ class UserData:
         return dict(self._read("SELECT hash, rating FROM user_marks WHERE rating IS NOT NULL"))
 
     def marks(self, where: str = "1") -> list[Mark]:
-        """Marks (all, or those matching a SQL condition on user_marks), each with a present path."""
+        """Marks (all, or those matching a SQL condition on user_marks), each with a present path.
+
+        One LEFT JOIN on files(hash), the present path picked here: half the lookups of two
+        correlated subqueries per mark."""
         rows = self._read(
-            f"""SELECT m.hash, m.path, {PRESENT_PATH.format(h='m.hash', p='m.path')}, m.favourite,
-                       m.rating, m.hidden FROM user_marks m WHERE {where} ORDER BY m.updated DESC""")
-        return [Mark(h, decode_path(now if now is not None else last), bool(fav), rating, bool(hid),
-                     now is not None) for h, last, now, fav, rating, hid in rows]
+            f"""SELECT m.hash, m.path, f.path, f.status, m.favourite, m.rating, m.hidden
+                FROM user_marks m LEFT JOIN files f ON f.hash=m.hash WHERE {where}
+                ORDER BY m.updated DESC, m.hash""")
+        return [Mark(h, decode_path(path), bool(fav), rating, bool(hid), present)
+                for h, path, present, (fav, rating, hid) in pick_present(rows, 4)]
 
     def favourites(self) -> list[Mark]:
         return self.marks("m.favourite=1")
