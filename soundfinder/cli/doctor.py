@@ -55,6 +55,10 @@ def _print(report) -> None:
     print(f"library  {report.library}")
     print(f"files    {f.get('files', '?')}, vectors {f.get('catalog_vectors', '?')} in the catalog, "
           f"{f.get('log_rows', '?')} in the log ({f.get('log_dim') or '?'}-d)")
+    if u := f.get("userdata"):
+        print(f"user     {u['favourites']} favourites, {u['hidden']} hidden, {u['collections']} collections, "
+              f"{u['history']} history entries; {u['marks_without_file'] + u['members_without_file']} "
+              f"waiting for their file to come back")
     if f.get("writer"):
         w = f["writer"]
         print(f"writer   process {w.get('pid')} on {w.get('host')} is writing the library now")

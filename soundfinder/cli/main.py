@@ -24,6 +24,8 @@ COMMAND_MODULES = (
     "soundfinder.cli.selftest",
     "soundfinder.cli.render",
     "soundfinder.cli.analysis",
+    "soundfinder.cli.manage",
+    "soundfinder.cli.export",
 )
 
 

@@ -30,6 +30,7 @@ SOURCE_LIMIT = 2000
 class TaggedHit(Hit):
     user_tags: frozenset = frozenset()  # those of `record.tags` the user set
     descriptors: object = None  # library.descriptors.DescriptorRow (tempo, key, kind…) or None
+    copies: int = 1  # with copies collapsed: how many files this row stands for
 
 
 def _warm_graph(opened: tuple) -> tuple:
@@ -38,6 +39,20 @@ def _warm_graph(opened: tuple) -> tuple:
     if opened[0].index is not None:
         opened[0].index.warm()
     return opened
+
+
+def collapse_copies(hits: list, groups: dict[str, int]) -> list:
+    """The first (best-ranked) hit of each recording, counting the copies it stands for."""
+    first: dict = {}
+    out = []
+    for h in hits:
+        key = groups.get(h.record.hash, h.record.hash or h.path)
+        if key in first:
+            first[key].copies += 1
+            continue
+        first[key] = h
+        out.append(h)
+    return out
 
 
 class CoreBridge(QObject):
@@ -68,6 +83,9 @@ class CoreBridge(QObject):
         self._load_id = 0
         self.user_tag_names: set[str] = set()  # tags some file carries as a user tag
         self.closed = False
+        self.within: str | None = None  # a folder chosen in the side panel narrows every query
+        self.collapse = False  # one row per recording: byte-identical files and `copy_groups`
+        self.copy_groups: dict[str, int] = {}  # content hash -> duplicate group (gui/manager.py)
 
     # -- startup -------------------------------------------------------------------------
 
@@ -152,14 +170,14 @@ class CoreBridge(QObject):
             return self.search(query.text, k, query.tags, query.filters)
         return self.browse(tags=query.tags, filters=query.filters)
 
-    def _ask(self, question: Query, fn) -> int:
+    def _ask(self, question: Query, fn, collapse: bool = True) -> int:
         seq = next(self._seq)
         self.latest = seq
 
         def job():
             if seq != self.latest:
                 return None  # a newer query is already queued: skip the work
-            return self._with_sources(fn())
+            return self._with_sources(fn(), collapse)
 
         def done(result=None, error=None):
             if seq != self.latest:
@@ -172,7 +190,7 @@ class CoreBridge(QObject):
         run_task(job, done, self._queries)
         return seq
 
-    def _with_sources(self, hits: list) -> list:
+    def _with_sources(self, hits: list, collapse: bool = True) -> list:
         """Hits that know which of their tags the user set (shown apart from auto tags). Only files
         carrying a tag some user has set anywhere are asked, so auto tags alone cost nothing."""
         from soundfinder.library.tags import USER, TagError
@@ -188,39 +206,46 @@ class CoreBridge(QObject):
                     except TagError:
                         pass  # the file left the library between the search and here
                 out.append(TaggedHit(h.score, h.record, mine, descs.get(h.record.hash)))
-        return out
+        return collapse_copies(out, self.copy_groups) if self.collapse and collapse else out
 
     def search(self, text: str, k: int, tags: list[str] = (), filters=None) -> int:
         from soundfinder.query.search import search_text
 
-        tags = list(tags)
+        tags, within = list(tags), self.within
         question = Query(text=text, tags=tags, filters=filters)
         return self._ask(question, lambda: search_text(self.library, self.embedder, text, k, tags=tags,
-                                                       filters=filters))
+                                                       filters=filters, within=within))
 
     def similar(self, path: str, k: int, tags: list[str] = (), filters=None) -> int:
         from soundfinder.query.search import search_similar
 
-        tags = list(tags)
+        tags, within = list(tags), self.within
         question = Query(like=path, tags=tags, filters=filters)
         return self._ask(question, lambda: search_similar(self.library, self.embedder, path, k,
-                                                          tags=tags, filters=filters))
+                                                          tags=tags, filters=filters, within=within))
 
     def browse(self, limit: int = 10000, tags: list[str] = (), filters=None) -> int:
         """Every indexed file (up to `limit`) carrying all `tags`, by path: what an empty search shows."""
         from soundfinder.library import INDEXED
         from soundfinder.query.search import Hit
 
-        tags = list(tags)
+        tags, within = list(tags), self.within
 
         def job():
-            if tags:
+            hidden = self.library.hidden_hashes()
+            if within:
+                allowed = self.library.files_with_tags(tags) if tags else None
+                records = [r for r in self.library.files_under(within) if r.status == INDEXED
+                           and r.hash not in hidden and (allowed is None or r.id in allowed)]
+                records = sorted(records, key=lambda r: r.path)[:limit]
+            elif tags:
                 allowed = self.library.files_with_tags(tags)
                 by_vector = self.library.files_for_vectors(set(allowed.values()))
-                records = sorted((r for rs in by_vector.values() for r in rs if r.id in allowed),
-                                 key=lambda r: r.path)[:limit]
+                records = sorted((r for rs in by_vector.values() for r in rs if r.id in allowed
+                                  and r.hash not in hidden), key=lambda r: r.path)[:limit]
             else:
-                records = self.library.files(INDEXED)[: None if filters is not None and filters.active else limit]
+                records = [r for r in self.library.files(INDEXED) if r.hash not in hidden][
+                    : None if filters is not None and filters.active else limit]
             if filters is not None and filters.active:
                 from soundfinder.query.filters import filter_records
 

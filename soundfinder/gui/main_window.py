@@ -76,6 +76,9 @@ class MainWindow(QMainWindow):
         self.centre.layout().insertWidget(2, self.filter_bar)
         self.filter_bar.changed.connect(lambda _f: self.refresh_results())
         self._connect()
+        from soundfinder.gui.manager import ManagerController
+
+        self.manager = ManagerController(self)  # browser panel, favourites, collections, export
         self._restore()
         self.start_core()
 
@@ -245,6 +248,7 @@ class MainWindow(QMainWindow):
         else:
             self.live.start(self.bridge.library, self.bridge.embedder)  # reconcile, then watch
         self.run_query(self.search_bar.text())
+        self.manager.refresh()
 
     def _show_stats(self, stats: dict) -> None:
         self.stats = stats
@@ -281,6 +285,8 @@ class MainWindow(QMainWindow):
 
     def refresh_results(self) -> None:
         """Ask the current question again (files came or went, tags or filters changed)."""
+        if self.manager.refresh_view():  # a side-panel view (smart collection, favourites…)
+            return
         if self.question.like:
             self.find_similar(self.question.like)
         else:

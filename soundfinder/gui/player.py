@@ -10,6 +10,7 @@ class Player(QObject):
     positionChanged = Signal(float)  # seconds
     stateChanged = Signal(bool)  # playing
     problem = Signal(str)
+    played = Signal(str)  # a file started from the top (history of auditions)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -37,6 +38,7 @@ class Player(QObject):
         else:
             self._player.setPosition(0)
         self._player.play()
+        self.played.emit(path)
 
     def stop(self) -> None:
         self._player.stop()

@@ -31,6 +31,7 @@ def _same(a, b) -> bool:
     ra, rb = a.record, b.record
     return (ra.path == rb.path and ra.hash == rb.hash and ra.tags == rb.tags and ra.duration == rb.duration
             and getattr(a, "user_tags", None) == getattr(b, "user_tags", None)
+            and getattr(a, "copies", 1) == getattr(b, "copies", 1)
             and (a.score == b.score or (math.isnan(a.score) and math.isnan(b.score))))
 
 
@@ -95,6 +96,7 @@ class ResultsModel(QAbstractTableModel):
         self._ranks: dict[int, int] = {}
         self.roots: list[str] = []  # library folders: the Folder column is shown relative to them
         self._flags = None  # every row has the same flags
+        self.favourites: set[str] = set()  # content hashes starred by the user (gui/manager.py)
 
     def set_roots(self, folders: list[str]) -> None:
         self.roots = sorted(folders, key=len, reverse=True)
@@ -148,7 +150,8 @@ class ResultsModel(QAbstractTableModel):
         rec, col = hit.record, index.column()
         if role == Qt.ItemDataRole.DisplayRole:
             if col == NAME:
-                return os.path.basename(rec.path)
+                copies = f"  ×{hit.copies}" if getattr(hit, "copies", 1) > 1 else ""  # collapsed copies
+                return ("★ " if rec.hash in self.favourites else "") + os.path.basename(rec.path) + copies
             if col == SCORE:
                 return "" if math.isnan(hit.score) else f"{hit.score:.2f}"
             if col == DURATION:

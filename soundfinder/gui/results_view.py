@@ -120,6 +120,7 @@ class ResultsView(QTableView):
     playRequested = Signal()
     backToSearch = Signal()
     tagClicked = Signal(str)
+    dragStarted = Signal(list)  # paths dragged out (history of drags)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -189,8 +190,6 @@ class ResultsView(QTableView):
         self.score_delegate.top = max(scores) if scores and max(scores) > 0 else 1.0
 
     def selected_paths(self) -> list[str]:
-        from soundfinder.gui.results_model import PathRole
-
         rows = sorted({i.row() for i in self.selectionModel().selectedRows()})
         return [self.model().index(r, 0).data(PathRole) for r in rows]
 
@@ -231,4 +230,5 @@ class ResultsView(QTableView):
         if self.drag_paths is not None:  # e.g. fitted renders instead of the originals (Sync)
             mime = mime_for_paths(self.drag_paths([i.data(PathRole) for i in indexes]))
         drag.setMimeData(mime)
+        self.dragStarted.emit([i.data(PathRole) for i in indexes])
         drag.exec(Qt.DropAction.CopyAction, Qt.DropAction.CopyAction)

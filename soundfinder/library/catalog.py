@@ -231,7 +231,9 @@ class Catalog:
 
 
 def _statements() -> list[str]:
-    return [s.strip() for s in SCHEMA.split(";") if s.strip()]
+    from soundfinder.library import collections, userdata  # their own tables, created with the catalog
+
+    return [s.strip() for s in (SCHEMA + userdata.SCHEMA + collections.SCHEMA).split(";") if s.strip()]
 
 
 class _Transaction:

@@ -232,8 +232,10 @@ def _check_catalog(db, root, p, report, quick, holder, files, snapshot) -> None:
         add(Problem("leftover-temp", f"{len(temps)} temporary files of interrupted writes", count=len(temps),
                     examples=temps[:EXAMPLES]))
 
-    # documents
-    why = _documents_state(p["documents"])
+    from soundfinder.library.userdata import doctor_check  # favourites, collections, history
+    report.facts["userdata"], found = doctor_check(db)
+    report.problems += [Problem(c, m, count=n, repairable=False) for c, m, n in found]
+    why = _documents_state(p["documents"])  # documents
     if why:
         add(Problem("documents-damaged", f"documents.json is damaged: {why}"))
 

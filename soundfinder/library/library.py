@@ -38,7 +38,7 @@ from soundfinder.library.lock import WriterLock
 from soundfinder.library.opening import open_storage, take_writer_lock
 from soundfinder.library.records import FAILED, INDEXED, OFFLINE, Batch, FileRecord
 from soundfinder.library.tags import AutoTag, TagCount, TagRecord, TagStore
-from soundfinder.library.threadsafe import serialised
+from soundfinder.library.threadsafe import locked_store, serialised
 from soundfinder.library.vectorindex import VectorIndex
 from soundfinder.library.vectorlog import VectorLog
 
@@ -250,6 +250,12 @@ class Library:
         cand = None if candidates is None else np.fromiter(candidates, dtype=np.int64)
         return self.index.search(query, k, cand)
 
+    def neighbours(self, vector_ids, k: int):
+        """(labels, similarities) of the `k` nearest live vectors of each of `vector_ids`."""
+        if self.index is None:
+            return np.zeros((0, k), dtype=np.int64), np.zeros((0, k), dtype=np.float32)
+        return self.index.neighbours(np.asarray(vector_ids, dtype=np.int64), k)
+
     def files_for_vectors(self, vector_ids: Iterable[int]) -> dict[int, list[FileRecord]]:
         return self.catalog.files_for_vectors(vector_ids)
 
@@ -315,11 +321,32 @@ class Library:
         return file_ids, vector_ids, matrix
 
     @property
+    @locked_store
     def descriptors(self) -> DescriptorStore:
         """Tempo, key, pitch, kind and loudness per content hash (rules in descriptors.py)."""
         if getattr(self, "_descriptors", None) is None or self._descriptors.catalog is not self.catalog:
             self._descriptors = DescriptorStore(self.catalog)
         return self._descriptors
+
+    # -- user data (favourites, ratings, hidden, history; collections): keyed by content hash
+
+    @property
+    @locked_store
+    def userdata(self):
+        from soundfinder.library.userdata import UserData
+
+        return UserData(self.catalog)
+
+    @property
+    @locked_store
+    def collections(self):
+        from soundfinder.library.collections import Collections
+
+        return Collections(self.catalog)
+
+    def hidden_hashes(self) -> set[str]:
+        """Content the user hid: search never lists it."""
+        return self.userdata.hidden_hashes()
 
     # -- documents -----------------------------------------------------------------------
 

@@ -40,3 +40,36 @@ def serialised(cls):
         elif callable(attr):
             setattr(cls, name, _locked(attr))
     return cls
+
+
+class LockedStore:
+    """A store the library hands out (descriptors, user data, collections…): each of its methods
+    runs under the library's lock, like the library's own verbs, so a store used from the worker
+    thread and the UI's query thread never interleaves with a commit."""
+
+    def __init__(self, store, lock):
+        self._store, self._lock = store, lock
+
+    def __getattr__(self, name):
+        attr = getattr(self._store, name)
+        if not callable(attr):
+            return attr
+        lock = self._lock
+
+        @functools.wraps(attr)
+        def call(*args, **kwargs):
+            with lock:
+                out = attr(*args, **kwargs)
+                return list(out) if isinstance(out, Iterator) else out
+
+        return call
+
+
+def locked_store(fget):
+    """For a `Library` property that returns a store: hand it out behind the library's lock."""
+
+    @functools.wraps(fget)
+    def get(self):
+        return LockedStore(fget(self), self.lock)
+
+    return get

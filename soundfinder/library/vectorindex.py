@@ -35,6 +35,7 @@ HNSW_EF_SEARCH = 128
 # Candidate sets at most this large are searched exactly (a gather + matrix product: ~1 ms
 # per 10k); larger ones by hnsw with a filter, which is cheap while candidates are common.
 EXACT_CANDIDATES = 20000
+NEIGHBOURS_EF = 16  # whole-library neighbour lists (duplicates): recall@10 1.000 at 100k from ef 16
 
 
 class VectorIndex:
@@ -149,6 +150,43 @@ class VectorIndex:
         if n < self.exact_below:
             return self._exact(q, k, None)
         return self._approximate(q, k)
+
+    def neighbours(self, ids: np.ndarray, k: int, block: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+        """The `k` nearest live vectors of each vector in `ids` (itself excluded): (labels,
+        similarities), both len(ids) x k, -1 / -inf where there are fewer. One batched call for
+        whole-library jobs (duplicates): exact blocks of matrix products below `exact_below`,
+        the hnsw graph above (all threads)."""
+        ids = np.asarray(ids, dtype=np.int64)
+        labels = np.full((len(ids), k), -1, dtype=np.int64)
+        sims = np.full((len(ids), k), -np.inf, dtype=np.float32)
+        n = len(self.log)
+        if n == 0 or len(ids) == 0 or k <= 0:
+            return labels, sims
+        dead = self._dead_array() if self.dead else np.zeros(0, dtype=np.int64)
+        mat = self.log.matrix()
+        graph = self._ensure_graph() if n >= self.exact_below else None
+        want = min(k + 1 + len(dead), n)
+        for s in range(0, len(ids), block):
+            rows = np.asarray(mat[ids[s:s + block]])
+            if graph is not None:
+                # Near-copies are each other's very nearest neighbours: a small ef finds them and
+                # costs a fraction of the search ef (bench/duplicates.py, 100k clustered vectors).
+                graph.set_ef(max(NEIGHBOURS_EF, want))
+                lab, dist = graph.knn_query(rows, k=want, num_threads=-1)
+                sim = 1.0 - dist
+            else:
+                scores = rows @ np.asarray(mat).T
+                if dead.size:
+                    scores[:, dead] = -np.inf
+                lab = np.argpartition(-scores, want - 1, axis=1)[:, :want]
+                sim = np.take_along_axis(scores, lab, axis=1)
+            for r in range(rows.shape[0]):
+                keep = [(int(lb), float(v)) for lb, v in zip(lab[r], sim[r], strict=True)
+                        if lb != ids[s + r] and np.isfinite(v) and int(lb) not in self.dead]
+                keep.sort(key=lambda h: -h[1])
+                for j, (lb, v) in enumerate(keep[:k]):
+                    labels[s + r, j], sims[s + r, j] = lb, v
+        return labels, sims
 
     def _exact(self, q: np.ndarray, k: int, ids: np.ndarray | None) -> list[tuple[int, float]]:
         if ids is None:

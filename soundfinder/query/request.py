@@ -19,6 +19,7 @@ class Query:
     tags: tuple[str, ...] = ()  # every one of these tags
     not_tags: tuple[str, ...] = ()  # none of these
     filters: object = None  # query.filters.SoundFilter: tempo, key, loop/one-shot, length (or None)
+    view: str | None = None  # a side-panel list instead of a search: "favourites", "hidden", "smart"…
 
     def __post_init__(self):
         # Lists are accepted for convenience; stored as tuples so the query stays hashable.
@@ -29,7 +30,9 @@ class Query:
 
     @property
     def kind(self) -> str:
-        """"like" (an example file), "text" or "browse" (nothing asked: every file)."""
+        """"view" (a side-panel list), "like" (an example file), "text" or "browse" (every file)."""
+        if self.view:
+            return "view"
         if self.like:
             return "like"
         return "text" if self.text.strip() else "browse"

@@ -56,10 +56,11 @@ _TEXT_CACHE = TextCache()
 
 def search_vector(library: Library, query: np.ndarray, k: int = 20,
                   exclude_paths: set[str] | None = None, tags: Iterable[str] = (),
-                  not_tags: Iterable[str] = (), filters=None) -> list[Hit]:
+                  not_tags: Iterable[str] = (), filters=None, within: str | None = None) -> list[Hit]:
     """The `k` files nearest to `query`; with tag filters, among the files carrying every tag of
     `tags` and none of `not_tags` (found in SQL, then searched exactly, same order as unfiltered),
-    and matching `filters` (a `query.filters.SoundFilter`: tempo, key, kind, length)."""
+    matching `filters` (a `query.filters.SoundFilter`: tempo, key, kind, length) and, with
+    `within`, under that folder. Sounds the user hid are never listed."""
     exclude_paths = exclude_paths or set()
     allowed = library.files_with_tags(tags or (), not_tags or ()) if (tags or not_tags) else None
     if filters is not None and filters.active:
@@ -67,14 +68,19 @@ def search_vector(library: Library, query: np.ndarray, k: int = 20,
 
         matching = allowed_files(library, filters)
         allowed = matching if allowed is None else {f: v for f, v in allowed.items() if f in matching}
+    if within:
+        under = {r.id: r.vector_id for r in library.files_under(within) if r.vector_id is not None}
+        allowed = under if allowed is None else {f: v for f, v in allowed.items() if f in under}
     candidates = None if allowed is None else set(allowed.values())
+    hidden = library.hidden_hashes()
     want = k + len(exclude_paths)
     hits: list[Hit] = []
     while True:
         neighbours = library.knn(query, want, candidates)
         by_vector = library.files_for_vectors(v for v, _ in neighbours)
         hits = [Hit(score, rec) for vid, score in neighbours for rec in by_vector.get(vid, [])
-                if rec.path not in exclude_paths and (allowed is None or rec.id in allowed)]
+                if rec.path not in exclude_paths and (allowed is None or rec.id in allowed)
+                and rec.hash not in hidden]
         if len(hits) >= k or len(neighbours) < want:
             break
         want *= 2
@@ -84,12 +90,12 @@ def search_vector(library: Library, query: np.ndarray, k: int = 20,
 
 
 def search_text(library: Library, embedder, text: str, k: int = 20, tags: Iterable[str] = (),
-                not_tags: Iterable[str] = (), filters=None) -> list[Hit]:
+                not_tags: Iterable[str] = (), filters=None, within: str | None = None) -> list[Hit]:
     text = text.strip()
     if not text:
         return []
     return search_vector(library, _TEXT_CACHE.get(embedder, text), k, tags=tags, not_tags=not_tags,
-                         filters=filters)
+                         filters=filters, within=within)
 
 
 def embed_file(library: Library | None, embedder, path: str) -> np.ndarray:
@@ -109,7 +115,7 @@ def embed_file(library: Library | None, embedder, path: str) -> np.ndarray:
 
 
 def search_similar(library: Library, embedder, path: str, k: int = 20, tags: Iterable[str] = (),
-                   not_tags: Iterable[str] = (), filters=None) -> list[Hit]:
+                   not_tags: Iterable[str] = (), filters=None, within: str | None = None) -> list[Hit]:
     """Files that sound like `path` (which may be outside the library); raises DecodeError."""
     return search_vector(library, embed_file(library, embedder, path), k, tags=tags, not_tags=not_tags,
-                         filters=filters)
+                         filters=filters, within=within)
