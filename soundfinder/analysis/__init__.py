@@ -145,6 +145,9 @@ def _tempo(d: Descriptors, sig, duration: float, hints, meta) -> None:
         return
     if sig is None:
         return
+    if duration > len(sig.x) / 22050 + 0.01:
+        d.why("tempo: longer than the analysed part, not a loop to measure")
+        return
     t = loop_tempo(sig)
     if t is None:
         d.why("tempo: no whole number of beats fits the onsets")

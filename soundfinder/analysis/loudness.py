@@ -12,11 +12,12 @@ stereo mix to mono would understate uncorrelated stereo by up to 3 dB.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
 
 BLOCK = 0.4  # BS.1770 gating block (s): integrated loudness of anything shorter is undefined
-MAX_SECONDS = 120.0
+MAX_SECONDS = 60.0  # a longer file's loudness is that of its first minute
 PEAK_CANDIDATES = 256  # loudest samples whose neighbourhoods are oversampled
 PEAK_RADIUS = 24  # samples each side: the interpolation filter's reach that matters
 
@@ -39,8 +40,19 @@ def integrated_lufs(audio: np.ndarray, rate: int) -> float | None:
     block = int(math.ceil(BLOCK * rate)) + 1
     if len(x) < block:
         x = np.tile(x, (int(math.ceil(block / len(x))), 1))
+    # A -300 dB alternating floor keeps the IIR filters out of denormal numbers, which made a
+    # sound decaying into digital silence cost a second per file; the gate ignores it.
+    x = x + 1e-15 * (1.0 - 2.0 * (np.arange(len(x)) & 1))[:, None]
     value = pyloudnorm.Meter(rate).integrated_loudness(x)
     return float(value) if np.isfinite(value) else None
+
+
+@lru_cache(maxsize=4)
+def _fir(factor: int) -> np.ndarray:
+    """resample_poly's own interpolation filter, designed once instead of on every call."""
+    from scipy.signal import firwin
+
+    return firwin(2 * 10 * factor + 1, 1.0 / factor, window=("kaiser", 5.0))
 
 
 def true_peak_db(audio: np.ndarray, rate: int, exhaustive: bool = False) -> float | None:
@@ -56,14 +68,19 @@ def true_peak_db(audio: np.ndarray, rate: int, exhaustive: bool = False) -> floa
     factor = 4 if rate < 96000 else 2 if rate < 176400 else 1
     peak = sample_peak
     if factor > 1 and len(x) > 2 * PEAK_RADIUS:
-        if exhaustive:
-            peak = max(peak, float(np.max(np.abs(resample_poly(x, factor, 1, axis=0)))))
+        if exhaustive or len(x) <= 8 * PEAK_RADIUS * PEAK_CANDIDATES // 16:  # short: the whole is cheap
+            peak = max(peak, float(np.max(np.abs(resample_poly(x, factor, 1, axis=0, window=_fir(factor))))))
         else:
-            flat = np.abs(x).max(axis=1)
-            top = np.argpartition(flat, -min(PEAK_CANDIDATES, len(flat)))[-PEAK_CANDIDATES:]
+            # The loudest sample of each 64-sample block, then the loudest blocks.
+            n = len(x) // 64 * 64
+            blocks = np.abs(x[:n]).max(axis=1).reshape(-1, 64)
+            where = blocks.argmax(axis=1) + np.arange(len(blocks)) * 64
+            loudest = blocks.max(axis=1)
+            k = min(PEAK_CANDIDATES, len(loudest))
+            top = where[np.argpartition(loudest, -k)[-k:]]
             starts = np.clip(top - PEAK_RADIUS, 0, len(x) - 2 * PEAK_RADIUS - 1)
             seg = np.stack([x[s:s + 2 * PEAK_RADIUS + 1] for s in starts])  # (cands, 2r+1, ch)
-            up = resample_poly(seg, factor, 1, axis=1)
+            up = resample_poly(seg, factor, 1, axis=1, window=_fir(factor))
             # Only the middle of each stretch: its ends lack the neighbours the filter needs.
             mid = up[:, factor * (PEAK_RADIUS // 2): factor * (PEAK_RADIUS + PEAK_RADIUS // 2)]
             peak = max(peak, float(np.max(np.abs(mid))))
