@@ -9,7 +9,7 @@ pytest.importorskip("pytestqt")
 
 from PySide6.QtCore import Qt  # noqa: E402
 
-from tests.test_gui import WAIT_MS, indexed_library, open_window  # noqa: E402,F401
+from tests.test_gui import WAIT_MS, open_window  # noqa: E402,F401
 
 pytestmark = pytest.mark.usefixtures("user_settings")
 
@@ -28,7 +28,7 @@ def test_folder_chip_narrows_search_and_clears(qtbot, open_window, indexed_libra
                     timeout=WAIT_MS)
     assert w.manager.chip.isVisible() and "Drums" in w.manager.chip.text()
     qtbot.keyClicks(w.search_bar.edit, "tone")
-    qtbot.waitUntil(lambda: w.question == "tone", timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: w.question.text == "tone", timeout=WAIT_MS)
     assert w.results.paths() and all(p.startswith(drums) for p in w.results.paths())
     w.manager.chip.click()
     qtbot.waitUntil(lambda: any(not p.startswith(drums) for p in w.results.paths()), timeout=WAIT_MS)
@@ -51,7 +51,7 @@ def test_f_stars_h_hides_and_drop_adds_to_collection(qtbot, open_window, indexed
     qtbot.waitUntil(lambda: w.results.paths() == [first], timeout=WAIT_MS)
 
     w.run_query("")
-    qtbot.waitUntil(lambda: w.question == "" and w.results.rowCount() > 2, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: w.question.kind == "browse" and w.results.rowCount() > 2, timeout=WAIT_MS)
     w.view.setFocus()
     w.view.selectRow(1)
     second = w.current_path()
@@ -59,7 +59,7 @@ def test_f_stars_h_hides_and_drop_adds_to_collection(qtbot, open_window, indexed
     qtbot.waitUntil(lambda: second not in w.results.paths() and w.results.rowCount() > 0, timeout=WAIT_MS)
 
     with w.bridge.library.lock:
-        w.bridge.library._library.collections.create("Kit")
+        w.bridge.library.collections.create("Kit")
     w.manager.refresh()
     qtbot.waitUntil(lambda: w.manager.panel.collections.childCount() == 1, timeout=WAIT_MS)
     row = w.results.row_of(first)
@@ -105,10 +105,10 @@ def test_collapse_copies_and_smart_view_updates_live(qtbot, open_window, indexed
     from soundfinder.library.collections import SmartDefinition
 
     with w.bridge.library.lock:
-        w.bridge.library._library.collections.create("Loud", SmartDefinition(tags=["loud"]))
+        w.bridge.library.collections.create("Loud", SmartDefinition(tags=["loud"]))
     w.manager.show_view("smart", "Loud")
-    qtbot.waitUntil(lambda: w.question == "view:smart" and w.results.rowCount() == 0, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: w.question.view == "smart" and w.results.rowCount() == 0, timeout=WAIT_MS)
     with w.bridge.library.lock:
-        w.bridge.library._library.set_user_tags(str(kick), ["loud"])
+        w.bridge.library.set_user_tags(str(kick), ["loud"])
     w.refresh_results()  # what a library change triggers
     qtbot.waitUntil(lambda: w.results.paths() == [str(kick)], timeout=WAIT_MS)

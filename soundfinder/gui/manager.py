@@ -102,7 +102,7 @@ class ManagerController:
 
         def job():
             with lib.lock:
-                return fn(lib._library)
+                return fn(lib)
 
         def finished(result=None, error=None):
             if error is not None:
@@ -330,4 +330,4 @@ class ManagerController:
 
 def _locked(lib, fn):
     with lib.lock:
-        return fn(lib._library)
+        return fn(lib)
