@@ -26,6 +26,7 @@ from soundfinder.library.catalog import Catalog
 from soundfinder.library.documents import open_documents
 from soundfinder.library.errors import LibraryError, LibraryLockedError
 from soundfinder.library.lock import WriterLock
+from soundfinder.library.names import NameIndex
 from soundfinder.library.records import FAILED, INDEXED, OFFLINE, Batch, FileRecord
 from soundfinder.library.tags import AutoTag, TagCount, TagRecord, TagStore
 from soundfinder.library.vectorindex import VectorIndex
@@ -241,20 +242,23 @@ class Library:
                     vid = first + i
                     self.catalog.add_vector(vid, info.hash)
                     self._replace(info.path, touched)
-                    self.catalog.upsert(info, INDEXED, None, vid)
+                    self.names.put(self.catalog.upsert(info, INDEXED, None, vid), info.path)
                     touched.add(vid)
                 for info, vid in batch.reused:
                     self._replace(info.path, touched)
-                    self.catalog.upsert(info, INDEXED, None, vid)
+                    self.names.put(self.catalog.upsert(info, INDEXED, None, vid), info.path)
                     touched.add(vid)
                 for old, info in batch.moved:
                     vid = self.catalog.vector_for_hash(info.hash) if info.hash else None
                     old_vid = self.catalog.get(old).vector_id if self.catalog.get(old) else None
                     self.catalog.move(old, info, vid)
+                    moved = self.catalog.get(info.path)
+                    if moved is not None:
+                        self.names.put(moved.id, info.path)
                     touched.update(v for v in (vid, old_vid) if v is not None)
                 for info, reason in batch.failed:
                     self._replace(info.path, touched)
-                    self.catalog.upsert(info, FAILED, reason, None)
+                    self.names.put(self.catalog.upsert(info, FAILED, reason, None), info.path)
                 for path in batch.removed:
                     vid = self.catalog.remove(path)
                     if vid is not None:
@@ -309,6 +313,14 @@ class Library:
             return []
         cand = None if candidates is None else np.fromiter(candidates, dtype=np.int64)
         return self.index.search(query, k, cand)
+
+    @property
+    def names(self) -> NameIndex:
+        """Full-text search over file names and folders (names.py), written with each commit."""
+        idx = getattr(self, "_names", None)
+        if idx is None or idx.catalog is not self.catalog:
+            idx = self._names = NameIndex(self.catalog)
+        return idx
 
     def files_for_vectors(self, vector_ids: Iterable[int]) -> dict[int, list[FileRecord]]:
         return self.catalog.files_for_vectors(vector_ids)

@@ -1,0 +1,168 @@
+"""Full-text search over file names and folders (SQLite FTS5), kept inside the catalog.
+
+A producer's name is often the best evidence there is ("Kick_808_Deep_03.wav"); this table
+holds each file's name and nearest folders as search tokens (rules in `nametokens.py`: the
+same ones training captions use) so a query can rank them with BM25 next to the sound.
+
+Rows follow the `files` table inside the same transaction: `Library.commit` writes the tokens
+of every added, changed and moved file (`put`), and a trigger deletes a file's row when its
+record goes (forget, replace on move). The row id is the file id. A catalog written without
+this table (an older version, or a tool that inserts rows directly) is brought up to date when
+it next opens for writing: rows are filled for file ids past the last indexed one, and all of
+them when the tokenisation rules changed (`NAMES_VERSION`).
+
+Every query is built from our own tokens, each quoted for FTS5 ("near", "*", '"' are words,
+never operators), and any SQLite error answers "no name matches": a query never fails here.
+Where SQLite lacks FTS5, `available` is False and search runs on sound alone.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from soundfinder.library.nametokens import path_tokens
+from soundfinder.library.records import INDEXED
+
+NAMES_VERSION = "1"  # bump when nametokens' rules change: every row is re-tokenised on next open
+_META_KEY = "names_version"
+
+SCHEMA = (
+    "CREATE VIRTUAL TABLE IF NOT EXISTS names USING fts5(name, folders, tokenize='unicode61')",
+    "CREATE TRIGGER IF NOT EXISTS names_forget AFTER DELETE ON files BEGIN "
+    "DELETE FROM names WHERE rowid = old.id; END",
+)
+
+# BM25 column weights: the file's own name counts more than its folders ("Kicks/snare_01.wav"
+# is a snare). Chosen with bench/ranking.py (folder weight 0.25..1 tried).
+NAME_WEIGHT = 1.0
+FOLDER_WEIGHT = 0.5
+
+
+@dataclass(frozen=True)
+class NameMatch:
+    """One file whose name matched: BM25 score (higher is better) and the query tokens it holds,
+    in its own name and (only) in its folders' names."""
+
+    file_id: int
+    vector_id: int | None
+    score: float
+    tokens: tuple[str, ...]
+    folder_tokens: tuple[str, ...] = ()
+
+
+def apply_schema(db: sqlite3.Connection) -> bool:
+    """Create the table and trigger (inside the catalog's opening transaction); False without FTS5."""
+    try:
+        for statement in SCHEMA:
+            db.execute(statement)
+    except sqlite3.OperationalError:
+        return False  # SQLite built without FTS5: names are simply not searched
+    return True
+
+
+def catch_up(db: sqlite3.Connection) -> int:
+    """Tokenise the files the table lacks (all of them when the rules changed); returns how many.
+
+    Cheap when nothing is missing: two lookups of the largest row id.
+    """
+    if db.execute("SELECT 1 FROM sqlite_master WHERE name='names'").fetchone() is None:
+        return 0
+    row = db.execute("SELECT value FROM meta WHERE key=?", (_META_KEY,)).fetchone()
+    if row is None or row[0] != NAMES_VERSION:
+        db.execute("DELETE FROM names")
+        db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (_META_KEY, NAMES_VERSION))
+        after = -1
+    else:
+        after = db.execute("SELECT COALESCE(MAX(rowid), -1) FROM names").fetchone()[0]
+        last = db.execute("SELECT COALESCE(MAX(id), -1) FROM files").fetchone()[0]
+        if last <= after:
+            return 0
+    rows = db.execute("SELECT id, path FROM files WHERE id > ? ORDER BY id", (after,)).fetchall()
+    db.executemany("INSERT OR REPLACE INTO names (rowid, name, folders) VALUES (?, ?, ?)",
+                   (_row(fid, os.fsdecode(bytes(raw))) for fid, raw in rows))
+    return len(rows)
+
+
+def _row(file_id: int, path: str) -> tuple[int, str, str]:
+    name, folders = path_tokens(path)
+    return file_id, " ".join(name), " ".join(folders)
+
+
+def _quote(token: str) -> str:
+    """One FTS5 string: the token as a literal word, whatever characters it holds."""
+    return '"' + token.replace('"', '""') + '"'
+
+
+def match_expression(any_of: Sequence[str], phrases: Sequence[Sequence[str]] = ()) -> str:
+    """FTS5 query: files with any of `any_of`, and (if given) every phrase as adjacent tokens."""
+    parts = []
+    if any_of:
+        parts.append("(" + " OR ".join(_quote(t) for t in any_of) + ")")
+    for phrase in phrases:
+        if phrase:
+            parts.append(_quote(" ".join(phrase)))
+    return " AND ".join(parts)
+
+
+class NameIndex:
+    """The `names` table of one catalog: written inside the catalog's transactions."""
+
+    def __init__(self, catalog):
+        self.catalog = catalog
+        self._available: bool | None = None
+
+    @property
+    def available(self) -> bool:
+        if self._available is None:
+            self._available = self.catalog.db.execute(
+                "SELECT 1 FROM sqlite_master WHERE name='names'").fetchone() is not None
+        return self._available
+
+    def put(self, file_id: int, path: str) -> None:
+        """Index (or re-index) one file's name; call inside the transaction that wrote its record."""
+        if self.available:
+            self.catalog.db.execute("INSERT OR REPLACE INTO names (rowid, name, folders) VALUES (?, ?, ?)",
+                                    _row(file_id, path))
+
+    def search(self, any_of: Sequence[str], phrases: Sequence[Sequence[str]] = (), limit: int = 200,
+               allowed: set[int] | None = None) -> list[NameMatch]:
+        """Indexed files whose names hold any of `any_of` (and every phrase), best BM25 first."""
+        expr = match_expression(any_of, phrases)
+        if not expr or not self.available:
+            return []
+        sql = ("SELECT n.rowid, -bm25(names, ?, ?) AS s, n.name, n.folders, f.vector_id FROM names n "
+               "JOIN files f ON f.id = n.rowid WHERE names MATCH ? AND f.status = ? ORDER BY s DESC LIMIT ?")
+        want = list(dict.fromkeys([*any_of, *(t for p in phrases for t in p)]))
+        try:
+            rows = self.catalog.db.execute(
+                sql, (NAME_WEIGHT, FOLDER_WEIGHT, expr, INDEXED, limit if allowed is None else 50 * limit)).fetchall()
+        except sqlite3.Error:
+            return []  # never an SQL error for a query; the sound side still answers
+        out = []
+        for fid, score, name, folders, vid in rows:
+            if allowed is not None and fid not in allowed:
+                continue
+            own, around = set(name.split()), set(folders.split())
+            out.append(NameMatch(fid, vid, float(score), tuple(t for t in want if t in own),
+                                 tuple(t for t in want if t in around and t not in own)))
+        return out[:limit]
+
+    def tokens_of(self, file_ids: Iterable[int]) -> dict[int, tuple[set[str], set[str]]]:
+        """{file id: (name tokens, folder tokens)} for explaining and demoting results."""
+        ids = list(file_ids)
+        out: dict[int, tuple[set[str], set[str]]] = {}
+        if not self.available:
+            return out
+        for s in range(0, len(ids), 900):
+            chunk = ids[s:s + 900]
+            q = ",".join("?" * len(chunk))
+            try:
+                rows = self.catalog.db.execute(f"SELECT rowid, name, folders FROM names WHERE rowid IN ({q})", chunk)
+                for fid, name, folders in rows:
+                    out[fid] = (set(name.split()), set(folders.split()))
+            except sqlite3.Error:
+                return out
+        return out
