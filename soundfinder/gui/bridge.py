@@ -177,14 +177,34 @@ class CoreBridge(QObject):
                         mine = frozenset(t.tag for t in self.library.tags_of(h.path) if t.source == USER)
                     except TagError:
                         pass  # the file left the library between the search and here
-                out.append(TaggedHit(h.score, h.record, mine))
+                out.append(TaggedHit(h.score, h.record, getattr(h, "why", None), mine))
         return out
 
-    def search(self, text: str, k: int, tags: list[str] = ()) -> int:
+    def search(self, text: str, k: int, tags: list[str] = (), feedback=None) -> int:
         from soundfinder.query.search import search_text
 
         tags = list(tags)
-        return self._ask(text, lambda: search_text(self.library, self.embedder, text, k, tags=tags))
+        return self._ask(text, lambda: search_text(self.library, self.embedder, text, k, tags=tags,
+                                                   feedback=feedback))
+
+    def similar_steered(self, paths: list[str], more: str, less: str, amount: float, k: int,
+                        tags: list[str] = ()) -> int:
+        """Sounds like `paths` (their centroid), moved toward `more` and away from `less`."""
+        from soundfinder.query.search import embed_file, search_vector
+        from soundfinder.query.steer import centroid, steer
+
+        tags, paths = list(tags), list(paths)
+
+        def run():
+            vec = centroid([embed_file(self.library, self.embedder, p) for p in paths])
+            if more or less:
+                text = [t for t in (more, less) if t]
+                vecs = dict(zip(text, self.embedder.encode_text(text), strict=True))
+                vec = steer(vec, vecs.get(more), vecs.get(less), amount)
+            exclude = set(paths) if len(paths) > 1 or more or less else None
+            return search_vector(self.library, vec, k, exclude_paths=exclude, tags=tags)
+
+        return self._ask(f"similar:{paths[0]}", run)
 
     def similar(self, path: str, k: int, tags: list[str] = ()) -> int:
         from soundfinder.query.search import search_similar

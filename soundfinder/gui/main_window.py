@@ -23,6 +23,7 @@ from soundfinder.gui.bridge import CoreBridge
 from soundfinder.gui.library_panel import LibraryPanel
 from soundfinder.gui.live_actions import LiveController
 from soundfinder.gui.player import Player
+from soundfinder.gui.query_panel import SearchExtras
 from soundfinder.gui.results_model import PathRole, ResultsModel
 from soundfinder.gui.results_view import ResultsView
 from soundfinder.gui.tag_actions import TagController
@@ -63,6 +64,8 @@ class MainWindow(QMainWindow):
         self.tags = TagController(self)
         self.library_actions = LiveController(self)
         self.centre.layout().insertWidget(0, self.tags.bar)
+        self.extras = SearchExtras(self)  # parsed chips, steering, thumbs (query_panel.py)
+        self.extras.install(self.centre.layout(), 2)
         self._connect()
         self._restore()
         self.start_core()
@@ -257,8 +260,9 @@ class MainWindow(QMainWindow):
             return  # the query runs once the library is ready (_library_ready)
         self._asked_at = time.monotonic()
         k = int(self.setting("results"))
+        feedback = self.extras.text_query(text)
         if text:
-            self.bridge.search(text, k, self.tags.filters)
+            self.bridge.search(text, k, self.tags.filters, feedback=feedback)
         else:
             self.bridge.browse(tags=self.tags.filters)
 
@@ -274,6 +278,7 @@ class MainWindow(QMainWindow):
             self._problem("the model is not loaded yet")
             return
         self._asked_at = time.monotonic()
+        self.extras.similar([path])
         self.bridge.similar(path, int(self.setting("results")), self.tags.filters)
 
     def _show_results(self, seq: int, question: str, hits: list) -> None:

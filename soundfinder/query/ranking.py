@@ -81,7 +81,8 @@ def query_vector(library: Library, embedder, q: ParsedQuery, cache, ensemble: bo
 
 def rank_text(library: Library, embedder, q: ParsedQuery, k: int = 20, tags: Iterable[str] = (),
               not_tags: Iterable[str] = (), mode: str = "fused", ensemble: bool | None = None,
-              feedback: Feedback | None = None, cache=None, vector: np.ndarray | None = None) -> list:
+              feedback: Feedback | None = None, cache=None, vector: np.ndarray | None = None,
+              weights: fusion.Weights = fusion.DEFAULT) -> list:
     """The k best files for `q` (see the module doc); `vector` overrides step 1 (benchmarks)."""
     from soundfinder.query.search import _TEXT_CACHE, Hit
 
@@ -109,10 +110,10 @@ def rank_text(library: Library, embedder, q: ParsedQuery, k: int = 20, tags: Ite
     if not records:
         return []
     # 3. scores
-    cands = _candidates(library, vec, records, matches, len(tokens))
+    cands = _candidates(library, vec, records, matches, len(tokens), weights)
     _push_down(library, cands, records, negative_tokens, feedback)
     # 4. fusion
-    fusion.fuse(cands, mode)
+    fusion.fuse(cands, mode, weights)
     # penalties sink a file below every file without one, whatever their scores
     cands.sort(key=lambda c: (-c.penalty, -c.fused, records[c.file_id].path))
     hits = [Hit(float(c.fused + c.penalty), records[c.file_id], {"name": list(c.name_tokens), "sound": round(c.cos, 3)})
@@ -130,7 +131,8 @@ def _length_ok(rec: FileRecord, length: tuple[float, float | None] | None) -> bo
     return rec.duration >= lo and (hi is None or rec.duration <= hi)
 
 
-def _candidates(library: Library, vec: np.ndarray, records: dict[int, FileRecord], matches, n_tokens: int):
+def _candidates(library: Library, vec: np.ndarray, records: dict[int, FileRecord], matches, n_tokens: int,
+                weights: fusion.Weights):
     by_file = {m.file_id: m for m in matches}
     best = max((m.score for m in matches), default=0.0)
     vids = np.fromiter((r.vector_id for r in records.values()), dtype=np.int64, count=len(records))
@@ -142,7 +144,7 @@ def _candidates(library: Library, vec: np.ndarray, records: dict[int, FileRecord
         m = by_file.get(fid)
         c = fusion.Candidate(vector_id=rec.vector_id, file_id=fid, cos=float(cos[i]), z=float(z[i]))
         if m is not None:
-            c.name = fusion.name_score(m.tokens, m.folder_tokens, n_tokens, m.score, best)
+            c.name = fusion.name_score(m.tokens, m.folder_tokens, n_tokens, m.score, best, weights)
             c.name_tokens = tuple(dict.fromkeys(m.tokens + m.folder_tokens))
         out.append(c)
     return out
