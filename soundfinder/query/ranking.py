@@ -7,6 +7,7 @@
 3. Scores: cosines for every candidate, calibrated against a fixed sample of the library;
    name scores; files named after a negative term, or disliked, are pushed down.
 4. Fusion (`fusion.py`), filters on what the catalog knows (length), the k best, with `why`.
+   A hit's score is the fused score scaled into [-1, 1] (the best possible is 1), like a cosine.
 """
 
 from __future__ import annotations
@@ -116,8 +117,9 @@ def rank_text(library: Library, embedder, q: ParsedQuery, k: int = 20, tags: Ite
     fusion.fuse(cands, mode, weights)
     # penalties sink a file below every file without one, whatever their scores
     cands.sort(key=lambda c: (-c.penalty, -c.fused, records[c.file_id].path))
-    hits = [Hit(float(c.fused + c.penalty), records[c.file_id], {"name": list(c.name_tokens), "sound": round(c.cos, 3)})
-            for c in cands[:k]]
+    top = 1.0 if mode == "sound" else 1.0 + fusion.BM25_TIEBREAK + weights.sound  # the best a file can get
+    hits = [Hit(float(np.clip((c.fused + c.penalty) / top, -1.0, 1.0)), records[c.file_id],
+                {"name": list(c.name_tokens), "sound": round(c.cos, 3)}) for c in cands[:k]]
     library.attach_tags([h.record for h in hits])
     return hits
 

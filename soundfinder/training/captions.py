@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from soundfinder.audio import is_audio_path
+
 # The naming rules live in one place, shared with name search; re-exported for callers of this module.
 from soundfinder.library.nametokens import (  # noqa: F401
     ABBREVIATIONS,
