@@ -242,11 +242,11 @@ class Library:
                     vid = first + i
                     self.catalog.add_vector(vid, info.hash)
                     self._replace(info.path, touched)
-                    self.names.put(self.catalog.upsert(info, INDEXED, None, vid), info.path)
+                    self.names.put(self.catalog.upsert(info, INDEXED, None, vid), info.path, vid)
                     touched.add(vid)
                 for info, vid in batch.reused:
                     self._replace(info.path, touched)
-                    self.names.put(self.catalog.upsert(info, INDEXED, None, vid), info.path)
+                    self.names.put(self.catalog.upsert(info, INDEXED, None, vid), info.path, vid)
                     touched.add(vid)
                 for old, info in batch.moved:
                     vid = self.catalog.vector_for_hash(info.hash) if info.hash else None
@@ -254,11 +254,11 @@ class Library:
                     self.catalog.move(old, info, vid)
                     moved = self.catalog.get(info.path)
                     if moved is not None:
-                        self.names.put(moved.id, info.path)
+                        self.names.put(moved.id, info.path, moved.vector_id)
                     touched.update(v for v in (vid, old_vid) if v is not None)
                 for info, reason in batch.failed:
                     self._replace(info.path, touched)
-                    self.names.put(self.catalog.upsert(info, FAILED, reason, None), info.path)
+                    self.names.put(self.catalog.upsert(info, FAILED, reason, None), info.path, None)
                 for path in batch.removed:
                     vid = self.catalog.remove(path)
                     if vid is not None:

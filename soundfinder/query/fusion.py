@@ -4,9 +4,10 @@ Two kinds of evidence rank a file for "kick": its name ("Kick_808_03.wav", BM25 
 names index) and its sound (cosine to the text vector). Neither is always right: a random or
 weak model ranks at chance, and "sample_0001.wav" says nothing. So:
 
-* The name score `n` is the share of the query's tokens found in the file's own name (1 each)
-  or only in its folders (`FOLDER_CREDIT` each), plus a small BM25 tie-break. Files whose
-  names hold a negative term ("-reverb") lose `NEGATIVE_PENALTY`.
+* The name score `n` is the share of the query's tokens found in the file's own name, each
+  weighted by its rarity in the library (BM25's idf: "dusty" says more than "kick"), tokens
+  found only in its folders counting `FOLDER_CREDIT`. Files whose names hold a negative term
+  ("-reverb") sink below the rest (ranking.py).
 * The sound score is calibrated per query: z = (cos - mean) / std over a fixed sample of the
   library's vectors, divided by the best z among the candidates (so the best sound is 1).
 * Trust in sound `t` comes from agreement: if the files the names point at also sound right
@@ -23,13 +24,12 @@ rank as by sound alone.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 
 FOLDER_CREDIT = 0.5
-BM25_TIEBREAK = 0.05
 NEGATIVE_PENALTY = 1.0
 SOUND_WEIGHT = 1.0
 FLOOR = 0.05
@@ -64,13 +64,21 @@ class Weights:
 DEFAULT = Weights()
 
 
-def name_score(tokens: Sequence[str], folder_tokens: Sequence[str], n_query: int, bm25: float,
-               best_bm25: float, weights: Weights = DEFAULT) -> float:
-    """Share of the query's tokens the name holds (folder-only tokens count less), in [0, 1 + tie-break]."""
-    if n_query <= 0:
+def idf(doc_freq: int, n_docs: int) -> float:
+    """BM25's inverse document frequency (kept positive): rare words weigh more than common ones."""
+    return float(np.log1p((n_docs - doc_freq + 0.5) / (doc_freq + 0.5)))
+
+
+def name_score(own: Iterable[str], folder_only: Iterable[str], weights_of: dict[str, float],
+               weights: Weights = DEFAULT) -> float:
+    """Share of the query's (rarity-weighted) tokens a file's name holds, in [0, 1]; tokens only
+    in its folders count `folder_credit` each."""
+    total = sum(weights_of.values())
+    if total <= 0:
         return 0.0
-    cover = (len(tokens) + weights.folder_credit * len(folder_tokens)) / n_query
-    return min(1.0, cover) + (BM25_TIEBREAK * bm25 / best_bm25 if best_bm25 > 0 else 0.0)
+    got = sum(weights_of.get(t, 0.0) for t in own) + weights.folder_credit * sum(weights_of.get(t, 0.0)
+                                                                                  for t in folder_only)
+    return min(1.0, got / total)
 
 
 def calibrate(cos: np.ndarray, reference: np.ndarray) -> np.ndarray:

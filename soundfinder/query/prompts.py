@@ -30,3 +30,12 @@ def text_vector(embedder, text: str, cache, ensemble: bool | None = None,
     v = np.mean(vecs, axis=0)
     n = float(np.linalg.norm(v))
     return (v / n).astype(np.float32) if n > 0 else vecs[0]
+
+
+def text_vectors(embedder, texts: list[str], cache, ensemble: bool | None = None,
+                 templates: tuple[str, ...] = TEMPLATES) -> np.ndarray:
+    """`text_vector` for several texts, all prompts through the text tower in one batch."""
+    if not (ENSEMBLE_DEFAULT if ensemble is None else ensemble):
+        return cache.get_many(embedder, list(texts))
+    cache.get_many(embedder, [t.format(q=x) for x in texts for t in templates])  # fill the cache at once
+    return np.stack([text_vector(embedder, x, cache, True, templates) for x in texts])

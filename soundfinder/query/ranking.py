@@ -3,9 +3,11 @@
 1. Text vectors: the query (prompt ensemble where it measured better), each negative term.
    The sound query is q - NEGATIVE_PUSH * mean(negatives), moved by feedback (Rocchio); a
    query of negatives only searches away from them.
-2. Candidates: the nearest vectors (hnsw/exact) and the best name matches (FTS5), as files.
+2. Candidates: the nearest vectors (hnsw/exact) and the files named after the query (FTS5;
+   the best-sounding NAME_CANDIDATES of them when more match), as files.
 3. Scores: cosines for every candidate, calibrated against a fixed sample of the library;
-   name scores; files named after a negative term, or disliked, are pushed down.
+   name scores (rarity-weighted share of the query's words); files named after a negative
+   term, or disliked, are pushed down.
 4. Fusion (`fusion.py`), filters on what the catalog knows (length), the k best, with `why`.
    A hit's score is the fused score scaled into [-1, 1] (the best possible is 1), like a cosine.
 """
@@ -25,8 +27,10 @@ from soundfinder.query.tokens import query_tokens
 NEGATIVE_PUSH = 0.5  # how far a negative term moves the sound query away from itself
 DISLIKED_PENALTY = 2.0  # a thumbs-down sinks a file below every other candidate
 SOUND_CANDIDATES = 200  # nearest vectors considered (at least 4 k)
-NAME_CANDIDATES = 300
-REFERENCE_SIZE = 1024  # library vectors sampled to calibrate cosines
+NAME_CANDIDATES = 300  # name matches considered (the best-sounding, when more match)
+PARTIAL_LIMIT = 4000  # files holding only some of the query's words: the first this many (latency)
+EXACT_NAME_MATCHES = 20000  # up to this many name matches are scored exactly; beyond, hnsw picks
+REFERENCE_SIZE = 512  # library vectors sampled to calibrate cosines
 
 _REFERENCE: dict[tuple[str, int], np.ndarray] = {}
 
@@ -52,7 +56,7 @@ def reference_vectors(library: Library) -> np.ndarray:
         rng = np.random.default_rng(0)
         ids = np.sort(rng.choice(n, size=min(REFERENCE_SIZE, n), replace=False))
         _REFERENCE.clear()
-        _REFERENCE[key] = np.asarray(library.log.matrix()[ids], dtype=np.float32)
+        _REFERENCE[key] = np.asarray(library.log.take(ids), dtype=np.float32)
     return _REFERENCE[key]
 
 
@@ -68,9 +72,11 @@ def _vectors_of(library: Library, paths: Iterable[str]) -> list[np.ndarray]:
 def query_vector(library: Library, embedder, q: ParsedQuery, cache, ensemble: bool | None = None,
                  feedback: Feedback | None = None) -> np.ndarray:
     """Step 1: the sound query for a parsed text (unit vector)."""
-    negs = [prompts.text_vector(embedder, n, cache, ensemble) for n in q.negatives]
+    texts = ([q.text] if q.text else []) + list(q.negatives)
+    vecs = prompts.text_vectors(embedder, texts, cache, ensemble)  # one text-tower batch
+    negs = list(vecs[1:] if q.text else vecs)
     if q.text:
-        vec = prompts.text_vector(embedder, q.text, cache, ensemble)
+        vec = vecs[0]
         if negs:
             vec = steer.unit(vec - NEGATIVE_PUSH * np.mean(negs, axis=0))
     else:
@@ -93,35 +99,99 @@ def rank_text(library: Library, embedder, q: ParsedQuery, k: int = 20, tags: Ite
                                                          ensemble, feedback)
     allowed = library.files_with_tags(tags or (), not_tags or ()) if (tags or not_tags) else None
     tokens = [] if mode == "sound" else query_tokens(q.text)
-    phrases = [query_tokens(p) for p in q.phrases]
-    negative_tokens = set(query_tokens(" ".join(q.negatives)))
-    # 2. candidates
-    matches = library.names.search(tokens, phrases, NAME_CANDIDATES, None if allowed is None else set(allowed))
-    if phrases:  # a quoted phrase must be in the name: only name matches qualify
-        sound = []
-    else:
-        want = max(SOUND_CANDIDATES, 4 * k)
-        sound = library.knn(vec, want, None if allowed is None else set(allowed.values()))
-    vids = {v for v, _ in sound} | {m.vector_id for m in matches if m.vector_id is not None}
-    records = {r.id: r for rs in library.files_for_vectors(vids).values() for r in rs
-               if allowed is None or r.id in allowed}
-    if phrases:
-        records = {fid: r for fid, r in records.items() if fid in {m.file_id for m in matches}}
-    records = {fid: r for fid, r in records.items() if _length_ok(r, q.length)}
-    if not records:
+    phrases = [t for t in (query_tokens(p) for p in q.phrases) if t]
+    # 2. candidates, {file id: vector id}: the best-sounding name matches and the nearest vectors
+    pairs = _name_candidates(library, vec, tokens, phrases, allowed)
+    if not phrases:  # a quoted phrase must be in the name: then only name matches qualify
+        sound = library.knn(vec, max(SOUND_CANDIDATES, 4 * k), None if allowed is None else set(allowed.values()))
+        near = library.names.files_of(v for v, _ in sound)
+        pairs.update((f, v) for f, v in near.items() if allowed is None or f in allowed)
+    if not pairs:
         return []
     # 3. scores
-    cands = _candidates(library, vec, records, matches, len(tokens), weights)
-    _push_down(library, cands, records, negative_tokens, feedback)
-    # 4. fusion
+    cands = _candidates(library, vec, pairs, tokens + [t for p in phrases for t in p], weights)
+    records = _records(library, cands) if q.length is not None else None
+    if records is not None:
+        cands = [c for c in cands if c.file_id in records and _length_ok(records[c.file_id], q.length)]
+    _push_down(library, cands, set(query_tokens(" ".join(q.negatives))), feedback)
+    # 4. fusion; penalties sink a file below every file without one, whatever their scores
     fusion.fuse(cands, mode, weights)
-    # penalties sink a file below every file without one, whatever their scores
-    cands.sort(key=lambda c: (-c.penalty, -c.fused, records[c.file_id].path))
-    top = 1.0 if mode == "sound" else 1.0 + fusion.BM25_TIEBREAK + weights.sound  # the best a file can get
-    hits = [Hit(float(np.clip((c.fused + c.penalty) / top, -1.0, 1.0)), records[c.file_id],
-                {"name": list(c.name_tokens), "sound": round(c.cos, 3)}) for c in cands[:k]]
+    cands.sort(key=lambda c: (-c.penalty, -c.fused, c.file_id))
+    top = cands[:k]
+    records = records or _records(library, top)
+    scale = 1.0 if mode == "sound" else 1.0 + weights.sound  # the best a file can get
+    hits = [Hit(float(np.clip((c.fused + c.penalty) / scale, -1.0, 1.0)), records[c.file_id],
+                {"name": list(c.name_tokens), "sound": round(c.cos, 3)}) for c in top if c.file_id in records]
     library.attach_tags([h.record for h in hits])
     return hits
+
+
+def _dot(rows: np.ndarray, vec: np.ndarray) -> np.ndarray:
+    # einsum, not `@`: BLAS gemv goes multi-threaded above ~256k elements and then costs 30-40 ms
+    # on a busy machine against 0.1 ms here.
+    return np.einsum("ij,j->i", np.asarray(rows, dtype=np.float32), vec.astype(np.float32), dtype=np.float64)
+
+
+def _name_candidates(library: Library, vec: np.ndarray, tokens: list[str], phrases: list[list[str]],
+                     allowed: dict[int, int] | None) -> dict[int, int]:
+    """Files named after the query, at most NAME_CANDIDATES: those holding all its words first,
+    then those holding some; the best-sounding of each group when more match ("kick" may name
+    6% of a library)."""
+    if not tokens and not phrases:
+        return {}
+    names = library.names
+
+    def usable(pairs: dict[int, int]) -> dict[int, int]:
+        return pairs if allowed is None else {f: v for f, v in pairs.items() if f in allowed}
+
+    full = usable(names.matching(tokens, phrases, require_all=True))
+    chosen = _best_sounding(library, vec, full, NAME_CANDIDATES)
+    if len(chosen) < NAME_CANDIDATES and len(tokens) > 1:
+        some = usable({f: v for f, v in names.matching(tokens, phrases, limit=PARTIAL_LIMIT).items()
+                       if f not in full})
+        chosen.update(_best_sounding(library, vec, some, NAME_CANDIDATES - len(chosen)))
+    return chosen
+
+
+def _best_sounding(library: Library, vec: np.ndarray, pairs: dict[int, int], n: int) -> dict[int, int]:
+    if len(pairs) <= n:
+        return dict(pairs)
+    vids = np.fromiter(pairs.values(), dtype=np.int64, count=len(pairs))
+    if len(vids) <= EXACT_NAME_MATCHES:
+        cos = _dot(library.log.take(vids), vec)
+        best = set(vids[np.argpartition(-cos, n - 1)[:n]].tolist())
+    else:  # hnsw restricted to these vectors
+        best = {v for v, _ in library.knn(vec, n, vids)}
+    return {f: v for f, v in pairs.items() if v in best}
+
+
+def _candidates(library: Library, vec: np.ndarray, pairs: dict[int, int], tokens: list[str],
+                weights: fusion.Weights) -> list[fusion.Candidate]:
+    fids = list(pairs)
+    vids = np.fromiter((pairs[f] for f in fids), dtype=np.int64, count=len(fids))
+    cos = _dot(library.log.take(vids), vec)
+    ref = reference_vectors(library)
+    z = fusion.calibrate(cos, _dot(ref, vec) if ref.size else np.zeros(0))
+    names = library.names.tokens_of(fids) if tokens else {}
+    n_docs = max(len(library.log), 1)
+    rarity = {t: fusion.idf(df, n_docs) for t, df in library.names.doc_freq(tokens).items()} if tokens else {}
+    out = []
+    for i, fid in enumerate(fids):
+        c = fusion.Candidate(vector_id=int(vids[i]), file_id=fid, cos=float(cos[i]), z=float(z[i]))
+        own, around = names.get(fid, (set(), set()))
+        mine = [t for t in rarity if t in own]
+        theirs = [t for t in rarity if t in around and t not in own]
+        if mine or theirs:
+            c.name = fusion.name_score(mine, theirs, rarity, weights)
+            c.name_tokens = tuple(mine + theirs)
+        out.append(c)
+    return out
+
+
+def _records(library: Library, cands) -> dict[int, FileRecord]:
+    wanted = {c.file_id for c in cands}
+    return {r.id: r for rs in library.files_for_vectors({c.vector_id for c in cands}).values() for r in rs
+            if r.id in wanted}
 
 
 def _length_ok(rec: FileRecord, length: tuple[float, float | None] | None) -> bool:
@@ -133,28 +203,9 @@ def _length_ok(rec: FileRecord, length: tuple[float, float | None] | None) -> bo
     return rec.duration >= lo and (hi is None or rec.duration <= hi)
 
 
-def _candidates(library: Library, vec: np.ndarray, records: dict[int, FileRecord], matches, n_tokens: int,
-                weights: fusion.Weights):
-    by_file = {m.file_id: m for m in matches}
-    best = max((m.score for m in matches), default=0.0)
-    vids = np.fromiter((r.vector_id for r in records.values()), dtype=np.int64, count=len(records))
-    cos = np.asarray(library.log.matrix()[vids] @ vec, dtype=np.float64)
-    ref = reference_vectors(library)
-    z = fusion.calibrate(cos, ref @ vec if ref.size else np.zeros(0))
-    out = []
-    for i, (fid, rec) in enumerate(records.items()):
-        m = by_file.get(fid)
-        c = fusion.Candidate(vector_id=rec.vector_id, file_id=fid, cos=float(cos[i]), z=float(z[i]))
-        if m is not None:
-            c.name = fusion.name_score(m.tokens, m.folder_tokens, n_tokens, m.score, best, weights)
-            c.name_tokens = tuple(dict.fromkeys(m.tokens + m.folder_tokens))
-        out.append(c)
-    return out
-
-
-def _push_down(library: Library, cands, records: dict[int, FileRecord], negative_tokens: set[str],
-               feedback: Feedback | None) -> None:
-    """Penalties (added after fusion) for names holding a negative term and for disliked files."""
+def _push_down(library: Library, cands, negative_tokens: set[str], feedback: Feedback | None) -> None:
+    """Penalties (sorted on before the fused score) for names holding a negative term and for
+    disliked files."""
     if negative_tokens:
         names = library.names.tokens_of(c.file_id for c in cands)
         for c in cands:
@@ -162,7 +213,7 @@ def _push_down(library: Library, cands, records: dict[int, FileRecord], negative
             if negative_tokens & (own | around):
                 c.penalty -= fusion.NEGATIVE_PENALTY
     if feedback and feedback.disliked:
-        disliked = set(feedback.disliked)
+        disliked = {rec.id for rec in map(library.get, feedback.disliked) if rec is not None}
         for c in cands:
-            if records[c.file_id].path in disliked:
+            if c.file_id in disliked:
                 c.penalty -= DISLIKED_PENALTY
