@@ -43,3 +43,23 @@ def test_steer_panel_emits_direction_and_amount(qtbot):
         panel.more.setText("dark")
         panel.amount.setValue(80)
     assert got.args == ["dark", "", 0.8]
+
+
+def test_thumbs_are_remembered_per_query_and_rerun_it(qtbot):
+    from types import SimpleNamespace
+
+    from soundfinder.gui.query_panel import SearchExtras
+
+    ran = []
+    window = SimpleNamespace(search_bar=SimpleNamespace(text=lambda: "kick"), run_query=ran.append)
+    extras = SearchExtras(window)
+    qtbot.addWidget(extras.chips)
+    qtbot.addWidget(extras.steer)
+    assert extras.text_query("kick") is None
+    extras.thumb(["/s/a.wav"], up=True)
+    extras.thumb(["/s/b.wav"], up=False)
+    extras.thumb(["/s/a.wav"], up=False)  # changed its mind
+    assert ran == ["kick"] * 3
+    fb = extras.text_query("kick")
+    assert fb.liked == () and fb.disliked == ("/s/b.wav", "/s/a.wav")
+    assert extras.text_query("snare") is None
