@@ -252,9 +252,7 @@ class Library:
                     vid = self.catalog.vector_for_hash(info.hash) if info.hash else None
                     old_vid = self.catalog.get(old).vector_id if self.catalog.get(old) else None
                     self.catalog.move(old, info, vid)
-                    moved = self.catalog.get(info.path)
-                    if moved is not None:
-                        self.names.put(moved.id, info.path, moved.vector_id)
+                    self.names.put_path(info.path)
                     touched.update(v for v in (vid, old_vid) if v is not None)
                 for info, reason in batch.failed:
                     self._replace(info.path, touched)
@@ -317,10 +315,7 @@ class Library:
     @property
     def names(self) -> NameIndex:
         """Full-text search over file names and folders (names.py), written with each commit."""
-        idx = getattr(self, "_names", None)
-        if idx is None or idx.catalog is not self.catalog:
-            idx = self._names = NameIndex(self.catalog)
-        return idx
+        return NameIndex.of(self.catalog)
 
     def files_for_vectors(self, vector_ids: Iterable[int]) -> dict[int, list[FileRecord]]:
         return self.catalog.files_for_vectors(vector_ids)

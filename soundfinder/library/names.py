@@ -114,6 +114,14 @@ class NameIndex:
         self.catalog = catalog
         self._available: bool | None = None
 
+    @classmethod
+    def of(cls, catalog) -> NameIndex:
+        """The index of `catalog` (one per catalog object, so `available` is looked up once)."""
+        index = getattr(catalog, "_name_index", None)
+        if index is None:
+            index = catalog._name_index = cls(catalog)
+        return index
+
     @property
     def available(self) -> bool:
         if self._available is None:
@@ -126,6 +134,12 @@ class NameIndex:
         if self.available:
             self.catalog.db.execute("INSERT OR REPLACE INTO names (rowid, name, folders, vid) VALUES (?, ?, ?, ?)",
                                     _row(file_id, path, vector_id))
+
+    def put_path(self, path: str) -> None:
+        """Index the file recorded at `path` (after a move re-pointed its record)."""
+        rec = self.catalog.get(path)
+        if rec is not None:
+            self.put(rec.id, path, rec.vector_id)
 
     def matching(self, any_of: Sequence[str], phrases: Sequence[Sequence[str]] = (), require_all: bool = False,
                  limit: int = 50_000) -> dict[int, int]:
