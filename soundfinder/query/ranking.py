@@ -28,7 +28,7 @@ NEGATIVE_PUSH = 0.5  # how far a negative term moves the sound query away from i
 DISLIKED_PENALTY = 2.0  # a thumbs-down sinks a file below every other candidate
 SOUND_CANDIDATES = 200  # nearest vectors considered (at least 4 k)
 NAME_CANDIDATES = 300  # name matches considered (the best-sounding, when more match)
-PARTIAL_LIMIT = 4000  # files holding only some of the query's words: the first this many (latency)
+PARTIAL_LIMIT = 1500  # files holding only some of the query's words: the first this many (latency)
 EXACT_NAME_MATCHES = 20000  # up to this many name matches are scored exactly; beyond, hnsw picks
 REFERENCE_SIZE = 512  # library vectors sampled to calibrate cosines
 
