@@ -74,7 +74,11 @@ class Clustered:
         return self.rows(0, n, salt=1)
 
 
-def build_library(n: int, root: Path | None = None, chunk: int = 50_000, log=print) -> Path:
+def _default_path(i: int) -> str:
+    return f"/bench/samples/topic{i % 200:03d}/sound_{i:07d}.wav"
+
+
+def build_library(n: int, root: Path | None = None, chunk: int = 50_000, log=print, path_of=_default_path) -> Path:
     """A library folder of `n` indexed files with clustered vectors (cached).
 
     Created through `Library.open` (schema, embedding space), then filled by writing the vector
@@ -116,7 +120,7 @@ def build_library(n: int, root: Path | None = None, chunk: int = 50_000, log=pri
         db.executemany(
             "INSERT INTO files (path, size, mtime_ns, hash, duration, sample_rate, channels, format, subtype, "
             "status, error, vector_id, added, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            ((os.fsencode(f"/bench/samples/topic{i % 200:03d}/sound_{i:07d}.wav"), 100_000 + i,
+            ((os.fsencode(path_of(i)), 100_000 + i,
               1_700_000_000_000_000_000 + i, f"{i:032x}", 1.0 + i % 30, 44100, 2, "WAV", "PCM_16",
               "indexed", None, i, now, now) for i in ids))
         db.execute("COMMIT")

@@ -239,17 +239,21 @@ def test_tag_filters_combine_with_text_search(indexed, embedder):
     library.set_user_tags(drums, ["drum"])
     library.set_user_tags([drums[0], str(root / "Synth" / "Pad_Warm.wav")], ["dusty"])
     query = "a punchy kick drum"
-    everything = search_text(library, embedder, query, k=100)
+    # By sound alone scores are cosines, so a filtered search must equal the filtered full list;
+    # fused scores are relative to the candidates (calibration, trust), so only membership is checked.
+    everything = search_text(library, embedder, query, k=100, mode="sound")
     assert len(everything) == 9
     for tags, not_tags, k in [(["drum"], [], 2), (["drum"], [], 20), ([], ["drum"], 20), (["drum", "dusty"], [], 5),
                               (["dusty"], ["drum"], 5), (["nope"], [], 5)]:
         allowed = library.files_with_tags(tags, not_tags)
-        hits = search_text(library, embedder, query, k=k, tags=tags, not_tags=not_tags)
+        hits = search_text(library, embedder, query, k=k, tags=tags, not_tags=not_tags, mode="sound")
         assert {h.record.id for h in hits} <= set(allowed)
         expected = [h for h in everything if h.record.id in allowed][:k]
         assert [h.path for h in hits] == [h.path for h in expected], (tags, not_tags)
         # A product over fewer rows may round differently in the last bit.
         assert [h.score for h in hits] == pytest.approx([h.score for h in expected], abs=1e-6)
+        fused = search_text(library, embedder, query, k=k, tags=tags, not_tags=not_tags)
+        assert {h.record.id for h in fused} <= set(allowed) and len(fused) == len(expected)
     hits = search_text(library, embedder, query, k=20, tags=["drum"])
     assert str(root / "Copies" / "Kick_copy.wav") not in {h.path for h in hits}  # shares the kick's vector
     assert all("drum" in h.to_json()["tags"] for h in hits)

@@ -62,7 +62,11 @@ def _print_hits(hits, as_json: bool, descs=None) -> None:
     for h in hits:
         tags = f"  [{', '.join(h.record.tags)}]" if h.record.tags else ""
         about = describe_line(descs.get(h.record.hash))
-        print(f"{h.score:6.3f}  {display(h.path)}{tags}" + (f"  ({about})" if about else ""))
+        why = ""
+        if h.why is not None:
+            name = ", ".join(h.why["name"])
+            why = f"  ({'name: ' + name + '; ' if name else ''}sound {h.why['sound']:.2f})"
+        print(f"{h.score:6.3f}  {display(h.path)}{tags}{why}" + (f"  ({about})" if about else ""))
 
 
 def _hits_with_descriptors(lib, hits, sort: str):
@@ -73,16 +77,26 @@ def _hits_with_descriptors(lib, hits, sort: str):
 
 
 def cmd_search(args) -> int:
+    import sys
+
     from soundfinder.cli.analysis import filters_from_args
+    from soundfinder.query.parse import parse_query
     from soundfinder.query.search import search_text
 
     flt, sort = filters_from_args(args)
     if not args.text.strip():
         raise CliError("the search text is empty")
+    parsed = parse_query(args.text)
+    for notice in parsed.notices:
+        print(f"soundfinder: note: {notice}", file=sys.stderr)
+    if parsed.empty:
+        raise CliError("nothing left to search for once the filters were read "
+                       f"({', '.join(p.label for p in parsed.chips()) or 'no words'}); add a description")
     embedder = load_embedder(args)
     with open_library(args, embedder, readonly=True) as lib:
         check_space(lib, embedder)
-        hits = search_text(lib, embedder, args.text, k=args.k, tags=args.tag, not_tags=args.not_tag, filters=flt)
+        hits = search_text(lib, embedder, args.text, k=args.k, tags=args.tag, not_tags=args.not_tag, filters=flt,
+                           mode=args.mode)
         hits, descs = _hits_with_descriptors(lib, hits, sort)
         _print_hits(hits, args.json, descs)
     return 0
@@ -90,18 +104,32 @@ def cmd_search(args) -> int:
 
 def cmd_similar(args) -> int:
     from soundfinder.audio import DecodeError
-    from soundfinder.query.search import search_similar
+    from soundfinder.cli.analysis import filters_from_args
+    from soundfinder.query.search import embed_file, search_vector
+    from soundfinder.query.steer import centroid, steer
 
-    if not os.path.isfile(args.file):
-        raise CliError(f"no such file: {args.file}")
+    for f in args.files:
+        if not os.path.isfile(f):
+            raise CliError(f"no such file: {f}")
+    if not 0.0 <= args.amount <= 2.0:
+        raise CliError("--amount must be between 0 and 2")
+    flt, sort = filters_from_args(args)
     embedder = load_embedder(args)
     with open_library(args, embedder, readonly=True) as lib:
         check_space(lib, embedder)
         try:
-            hits = search_similar(lib, embedder, args.file, k=args.k, tags=args.tag, not_tags=args.not_tag)
+            vec = centroid([embed_file(lib, embedder, f) for f in args.files])
         except DecodeError as e:
             raise CliError(str(e)) from None
-        _print_hits(hits, args.json)
+        if args.more or args.less:
+            more = embedder.encode_text([args.more])[0] if args.more else None
+            less = embedder.encode_text([args.less])[0] if args.less else None
+            vec = steer(vec, more, less, args.amount)
+        exclude = {os.path.abspath(f) for f in args.files} if len(args.files) > 1 or args.more or args.less else None
+        hits = search_vector(lib, vec, k=args.k, exclude_paths=exclude, tags=args.tag, not_tags=args.not_tag,
+                             filters=flt)
+        hits, descs = _hits_with_descriptors(lib, hits, sort)
+        _print_hits(hits, args.json, descs)
     return 0
 
 
@@ -170,15 +198,20 @@ def register(sub) -> None:
     s.set_defaults(func=cmd_index)
 
     s = sub.add_parser("search", help="find sounds matching a description")
-    s.add_argument("text")
+    s.add_argument("text", help='words, tempo, key and exclusions: "128 bpm dark kick in F minor -reverb"')
     s.add_argument("-k", type=int, default=20, help="number of results (default 20)")
-    s.add_argument("--json", action="store_true")
+    s.add_argument("--json", action="store_true", help='print hits as JSON, each with "why" it matched')
+    s.add_argument("--mode", choices=("fused", "names", "sound"), default="fused",
+                   help="rank by file names and sound together (default), or by one of them")
     add_tag_filters(s)
     add_filter_args(s)
     s.set_defaults(func=cmd_search)
 
-    s = sub.add_parser("similar", help="find sounds like a file (inside or outside the library)")
-    s.add_argument("file")
+    s = sub.add_parser("similar", help="find sounds like a file, or like several (inside or outside the library)")
+    s.add_argument("files", nargs="+", metavar="FILE", help="one sound, or several: more like these")
+    s.add_argument("--more", metavar="TEXT", help='steer toward a description: "darker"')
+    s.add_argument("--less", metavar="TEXT", help='steer away from a description: "bright"')
+    s.add_argument("--amount", type=float, default=0.5, help="how far to steer, 0-2 (default 0.5)")
     s.add_argument("-k", type=int, default=20)
     s.add_argument("--json", action="store_true")
     add_tag_filters(s)

@@ -52,6 +52,7 @@ def context_menu(window, pos) -> None:
     menu = QMenu(view)
     menu.addAction("Play", lambda: window.player.play(path))
     menu.addAction("Find similar sounds", lambda: window.find_similar(path))
+    window.extras.add_menu_actions(menu, paths)  # more like these, thumbs up/down
     menu.addSeparator()
     menu.addAction("Edit tags…" if len(paths) == 1 else f"Edit tags of {len(paths)} sounds…",
                    lambda: window.tags.edit_tags(paths))

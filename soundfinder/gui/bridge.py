@@ -162,12 +162,13 @@ class CoreBridge(QObject):
 
     # -- queries -------------------------------------------------------------------------
 
-    def ask(self, query: Query, k: int) -> int:
-        """Answer `query` (an example file, text, or every file) with up to `k` hits; returns its sequence."""
+    def ask(self, query: Query, k: int, feedback=None) -> int:
+        """Answer `query` (an example file, text, or every file) with up to `k` hits; returns its sequence.
+        `feedback` (query.ranking.Feedback): thumbs up/down that re-rank a text search."""
         if query.kind == "like":
             return self.similar(query.like, k, query.tags, query.filters)
         if query.kind == "text":
-            return self.search(query.text, k, query.tags, query.filters)
+            return self.search(query.text, k, query.tags, query.filters, feedback)
         return self.browse(tags=query.tags, filters=query.filters)
 
     def _ask(self, question: Query, fn, collapse: bool = True) -> int:
@@ -205,16 +206,36 @@ class CoreBridge(QObject):
                         mine = frozenset(t.tag for t in self.library.tags_of(h.path) if t.source == USER)
                     except TagError:
                         pass  # the file left the library between the search and here
-                out.append(TaggedHit(h.score, h.record, mine, descs.get(h.record.hash)))
+                out.append(TaggedHit(h.score, h.record, getattr(h, "why", None), mine, descs.get(h.record.hash)))
         return collapse_copies(out, self.copy_groups) if self.collapse and collapse else out
 
-    def search(self, text: str, k: int, tags: list[str] = (), filters=None) -> int:
+    def search(self, text: str, k: int, tags: list[str] = (), filters=None, feedback=None) -> int:
         from soundfinder.query.search import search_text
 
         tags, within = list(tags), self.within
         question = Query(text=text, tags=tags, filters=filters)
         return self._ask(question, lambda: search_text(self.library, self.embedder, text, k, tags=tags,
-                                                       filters=filters, within=within))
+                                                       filters=filters, within=within, feedback=feedback))
+
+    def similar_steered(self, paths: list[str], more: str, less: str, amount: float, k: int,
+                        tags: list[str] = (), filters=None) -> int:
+        """Sounds like `paths` (their centroid), moved toward `more` and away from `less`."""
+        from soundfinder.query.search import embed_file, search_vector
+        from soundfinder.query.steer import centroid, steer
+
+        tags, paths, within = list(tags), list(paths), self.within
+
+        def run():
+            vec = centroid([embed_file(self.library, self.embedder, p) for p in paths])
+            if more or less:
+                text = [t for t in (more, less) if t]
+                vecs = dict(zip(text, self.embedder.encode_text(text), strict=True))
+                vec = steer(vec, vecs.get(more), vecs.get(less), amount)
+            exclude = set(paths) if len(paths) > 1 or more or less else None
+            return search_vector(self.library, vec, k, exclude_paths=exclude, tags=tags, filters=filters,
+                                 within=within)
+
+        return self._ask(Query(like=paths[0], tags=tags, filters=filters), run)
 
     def similar(self, path: str, k: int, tags: list[str] = (), filters=None) -> int:
         from soundfinder.query.search import search_similar

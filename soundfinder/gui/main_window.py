@@ -25,6 +25,7 @@ from soundfinder.gui.filter_bar import FilterBar, describe_hit
 from soundfinder.gui.library_panel import LibraryPanel
 from soundfinder.gui.live_actions import LiveController
 from soundfinder.gui.player import Player
+from soundfinder.gui.query_panel import SearchExtras
 from soundfinder.gui.results_model import PathRole, ResultsModel
 from soundfinder.gui.results_view import ResultsView
 from soundfinder.gui.settings_saver import SettingsSaver
@@ -75,6 +76,8 @@ class MainWindow(QMainWindow):
         self.filter_bar = FilterBar()  # tempo, key, loop/one-shot, length (gui/filter_bar.py)
         self.centre.layout().insertWidget(2, self.filter_bar)
         self.filter_bar.changed.connect(lambda _f: self.refresh_results())
+        self.extras = SearchExtras(self)  # parsed chips, steering, thumbs (query_panel.py)
+        self.extras.install(self.centre.layout(), 3)
         self._connect()
         from soundfinder.gui.manager import ManagerController
 
@@ -280,8 +283,9 @@ class MainWindow(QMainWindow):
         if not self.bridge.ready():
             return  # the query runs once the library is ready (_library_ready)
         self._asked_at = time.monotonic()
+        feedback = self.extras.text_query(text)
         self.bridge.ask(Query(text=text, tags=self.tags.filters, filters=self.filter_bar.filter),
-                        int(self.setting("results")))
+                        int(self.setting("results")), feedback=feedback)
 
     def refresh_results(self) -> None:
         """Ask the current question again (files came or went, tags or filters changed)."""
@@ -297,6 +301,7 @@ class MainWindow(QMainWindow):
             self._problem("the model is not loaded yet")
             return
         self._asked_at = time.monotonic()
+        self.extras.similar([path])
         self.bridge.ask(Query(like=path, tags=self.tags.filters, filters=self.filter_bar.filter),
                         int(self.setting("results")))
 

@@ -12,6 +12,8 @@ import os
 
 from PySide6.QtCore import QAbstractTableModel, QMimeData, QModelIndex, Qt, QUrl
 
+from soundfinder.gui.query_panel import why_tooltip
+
 PathRole = Qt.ItemDataRole.UserRole + 1  # absolute path of the row's file
 ScoreRole = Qt.ItemDataRole.UserRole + 2  # float in [-1, 1], NaN when browsing without a query
 RecordRole = Qt.ItemDataRole.UserRole + 3  # the FileRecord
@@ -165,6 +167,8 @@ class ResultsModel(QAbstractTableModel):
             if col in (BPM, KEY, KIND):
                 return descriptor_text(getattr(hit, "descriptors", None), col)
         elif role == Qt.ItemDataRole.ToolTipRole:
+            if col in (NAME, SCORE) and getattr(hit, "why", None):
+                return why_tooltip(hit.why, rec.path)  # why a text search matched it (names, sound)
             if col == TAGS and rec.tags:
                 return "Tags (click one to filter): " + ", ".join(
                     f"{t} ({'yours' if user else 'auto'})" for t, user in self.tags_of(hit))

@@ -11,6 +11,7 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator
 
+from soundfinder.library import names
 from soundfinder.library.records import FAILED, INDEXED, OFFLINE, FileInfo, FileRecord
 
 SCHEMA_VERSION = 1
@@ -85,6 +86,8 @@ class Catalog:
                 for statement in _statements():
                     self.db.execute(statement)
                 self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+                if names.apply_schema(self.db):  # full-text names (names.py): table, trigger, catch-up
+                    names.catch_up(self.db)
         self.readonly = readonly
 
     def close(self) -> None:

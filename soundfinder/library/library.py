@@ -35,6 +35,7 @@ from soundfinder.library.errors import (
     write_error,
 )
 from soundfinder.library.lock import WriterLock
+from soundfinder.library.names import NameIndex
 from soundfinder.library.opening import open_storage, take_writer_lock
 from soundfinder.library.records import FAILED, INDEXED, OFFLINE, Batch, FileRecord
 from soundfinder.library.tags import AutoTag, TagCount, TagRecord, TagStore
@@ -181,20 +182,21 @@ class Library:
                     vid = first + i
                     self.catalog.add_vector(vid, info.hash)
                     self._replace(info.path, touched)
-                    self.catalog.upsert(info, INDEXED, info.warning, vid)
+                    self.names.put(self.catalog.upsert(info, INDEXED, info.warning, vid), info.path, vid)
                     touched.add(vid)
                 for info, vid in batch.reused:
                     self._replace(info.path, touched)
-                    self.catalog.upsert(info, INDEXED, info.warning, vid)
+                    self.names.put(self.catalog.upsert(info, INDEXED, info.warning, vid), info.path, vid)
                     touched.add(vid)
                 for old, info in batch.moved:
                     vid = self.catalog.vector_for_hash(info.hash) if info.hash else None
                     old_vid = self.catalog.get(old).vector_id if self.catalog.get(old) else None
                     self.catalog.move(old, info, vid)
+                    self.names.put_path(info.path)
                     touched.update(v for v in (vid, old_vid) if v is not None)
                 for info, reason in batch.failed:
                     self._replace(info.path, touched)
-                    self.catalog.upsert(info, FAILED, reason, None)
+                    self.names.put(self.catalog.upsert(info, FAILED, reason, None), info.path, None)
                 for path in batch.removed:
                     vid = self.catalog.remove(path)
                     if vid is not None:
@@ -255,6 +257,12 @@ class Library:
         if self.index is None:
             return np.zeros((0, k), dtype=np.int64), np.zeros((0, k), dtype=np.float32)
         return self.index.neighbours(np.asarray(vector_ids, dtype=np.int64), k)
+
+    @property
+    @locked_store
+    def names(self) -> NameIndex:
+        """Full-text search over file names and folders (names.py), written with each commit."""
+        return NameIndex.of(self.catalog)
 
     def files_for_vectors(self, vector_ids: Iterable[int]) -> dict[int, list[FileRecord]]:
         return self.catalog.files_for_vectors(vector_ids)

@@ -1,7 +1,9 @@
 """Text, example and tag-filtered search over a library.
 
-Scores are cosine similarities in the model's space (higher is better). Several files with
-byte-identical audio share one vector and so one score; they are listed together.
+A text query is parsed (`parse.py`: filters, negatives, phrases), ranked by names and sound
+together (`ranking.py`, `fusion.py`) and explained (`Hit.why`). Similar-search scores are
+cosine similarities in the model's space (higher is better). Several files with byte-identical
+audio share one vector and so one sound score.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from soundfinder.library import FileRecord, Library
 class Hit:
     score: float
     record: FileRecord
+    why: dict | None = None  # {"name": [tokens], "sound": cosine} for fused text searches
 
     @property
     def path(self) -> str:
@@ -29,6 +32,8 @@ class Hit:
     def to_json(self) -> dict:
         d = self.record.to_json()
         d["score"] = round(self.score, 6)
+        if self.why is not None:
+            d["why"] = self.why
         return d
 
 
@@ -45,13 +50,44 @@ class TextCache:
             self._items.move_to_end(key)
             return self._items[key]
         vec = embedder.encode_text([text])[0]
-        self._items[key] = vec
-        if len(self._items) > self.size:
-            self._items.popitem(last=False)
+        self._put(key, vec)
         return vec
+
+    def get_many(self, embedder, texts: list[str]) -> np.ndarray:
+        """Vectors of several texts; the uncached ones go through the text tower in one batch."""
+        keys = [(embedder.space.id, t) for t in texts]
+        missing = [t for t, key in zip(texts, keys, strict=True) if key not in self._items]
+        if missing:
+            for t, vec in zip(missing, embedder.encode_text(missing), strict=True):
+                self._put((embedder.space.id, t), vec)
+        return np.stack([self._items[key] for key in keys])
+
+    def _put(self, key, vec) -> None:
+        self._items[key] = vec
+        self._items.move_to_end(key)
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
 
 
 _TEXT_CACHE = TextCache()
+
+
+def allowed_files(library: Library, tags: Iterable[str] = (), not_tags: Iterable[str] = (), filters=None,
+                  within: str | None = None) -> dict[int, int] | None:
+    """{file id: vector id} of the files a search may return, or None for every file: those with
+    every tag of `tags` and none of `not_tags`, matching `filters` (a `query.filters.SoundFilter`)
+    and, with `within`, under that folder."""
+    tags, not_tags = list(tags or ()), list(not_tags or ())
+    allowed = library.files_with_tags(tags, not_tags) if (tags or not_tags) else None
+    if filters is not None and filters.active:
+        from soundfinder.query.filters import allowed_files as matching_filter
+
+        matching = matching_filter(library, filters)
+        allowed = matching if allowed is None else {f: v for f, v in allowed.items() if f in matching}
+    if within:
+        under = {r.id: r.vector_id for r in library.files_under(within) if r.vector_id is not None}
+        allowed = under if allowed is None else {f: v for f, v in allowed.items() if f in under}
+    return allowed
 
 
 def search_vector(library: Library, query: np.ndarray, k: int = 20,
@@ -62,15 +98,7 @@ def search_vector(library: Library, query: np.ndarray, k: int = 20,
     matching `filters` (a `query.filters.SoundFilter`: tempo, key, kind, length) and, with
     `within`, under that folder. Sounds the user hid are never listed."""
     exclude_paths = exclude_paths or set()
-    allowed = library.files_with_tags(tags or (), not_tags or ()) if (tags or not_tags) else None
-    if filters is not None and filters.active:
-        from soundfinder.query.filters import allowed_files
-
-        matching = allowed_files(library, filters)
-        allowed = matching if allowed is None else {f: v for f, v in allowed.items() if f in matching}
-    if within:
-        under = {r.id: r.vector_id for r in library.files_under(within) if r.vector_id is not None}
-        allowed = under if allowed is None else {f: v for f, v in allowed.items() if f in under}
+    allowed = allowed_files(library, tags, not_tags, filters, within)
     candidates = None if allowed is None else set(allowed.values())
     hidden = library.hidden_hashes()
     want = k + len(exclude_paths)
@@ -90,12 +118,21 @@ def search_vector(library: Library, query: np.ndarray, k: int = 20,
 
 
 def search_text(library: Library, embedder, text: str, k: int = 20, tags: Iterable[str] = (),
-                not_tags: Iterable[str] = (), filters=None, within: str | None = None) -> list[Hit]:
-    text = text.strip()
-    if not text:
+                not_tags: Iterable[str] = (), filters=None, within: str | None = None, mode: str = "fused",
+                ensemble: bool | None = None, feedback=None) -> list[Hit]:
+    """Files matching a typed query, by names and sound (`mode` "fused", "names" or "sound").
+
+    The text is parsed first ("128 bpm kick -reverb"); `feedback` (a `ranking.Feedback`) moves
+    the query toward liked results and away from disliked ones. An empty query finds nothing.
+    """
+    from soundfinder.query.parse import parse_query
+    from soundfinder.query.ranking import rank_text
+
+    parsed = parse_query(text)
+    if parsed.empty:
         return []
-    return search_vector(library, _TEXT_CACHE.get(embedder, text), k, tags=tags, not_tags=not_tags,
-                         filters=filters, within=within)
+    return rank_text(library, embedder, parsed, k, tags=tags, not_tags=not_tags, filters=filters,
+                     within=within, mode=mode, ensemble=ensemble, feedback=feedback, cache=_TEXT_CACHE)
 
 
 def embed_file(library: Library | None, embedder, path: str) -> np.ndarray:
