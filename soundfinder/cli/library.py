@@ -215,6 +215,7 @@ def register(sub) -> None:
     s.add_argument("-k", type=int, default=20)
     s.add_argument("--json", action="store_true")
     add_tag_filters(s)
+    add_filter_args(s)
     s.set_defaults(func=cmd_similar)
 
     s = sub.add_parser("status", help="library counts and model")

@@ -6,15 +6,10 @@ import os
 import time
 
 from PySide6.QtCore import QByteArray, QSettings, Qt
-from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QFileDialog,
-    QLabel,
     QMainWindow,
-    QSplitter,
-    QStackedWidget,
-    QVBoxLayout,
-    QWidget,
 )
 
 from soundfinder import config
@@ -22,17 +17,14 @@ from soundfinder.gui import actions
 from soundfinder.gui.bridge import CoreBridge
 from soundfinder.gui.closing import close_in_background
 from soundfinder.gui.filter_bar import FilterBar, describe_hit
-from soundfinder.gui.library_panel import LibraryPanel
 from soundfinder.gui.live_actions import LiveController
 from soundfinder.gui.player import Player
 from soundfinder.gui.query_panel import SearchExtras
-from soundfinder.gui.results_model import PathRole, ResultsModel
-from soundfinder.gui.results_view import ResultsView
+from soundfinder.gui.results_model import PathRole
 from soundfinder.gui.settings_saver import SettingsSaver
 from soundfinder.gui.sync_controller import SyncController
 from soundfinder.gui.tag_actions import TagController
-from soundfinder.gui.waveform import WaveformWidget
-from soundfinder.gui.widgets import EmptyState, ModelBanner, SearchBar
+from soundfinder.gui.window_layout import build
 from soundfinder.gui.worker import LiveBridge
 from soundfinder.query.request import Query
 
@@ -88,57 +80,7 @@ class MainWindow(QMainWindow):
     # -- construction --------------------------------------------------------------------
 
     def _build(self) -> None:
-        self.search_bar = SearchBar()
-        self.banner = ModelBanner()
-        self.results = ResultsModel(self)
-        self.view = ResultsView()
-        self.view.setModel(self.results)
-        self.empty = EmptyState()
-        self.stack = QStackedWidget()
-        self.stack.addWidget(self.empty)
-        self.stack.addWidget(self.view)
-        self.query_label = QLabel()
-        self.query_label.setObjectName("queryLabel")
-        self.waveform = WaveformWidget()
-        self.now_playing = QLabel()
-        self.now_playing.setObjectName("dim")
-        self.panel = LibraryPanel()
-
-        self.centre = centre = QWidget()
-        v = QVBoxLayout(centre)
-        v.setContentsMargins(0, 0, 0, 0)
-        v.setSpacing(4)
-        v.addWidget(self.query_label)
-        v.addWidget(self.stack, 1)
-        v.addWidget(self.now_playing)
-        v.addWidget(self.waveform)
-        self.splitter = QSplitter(Qt.Orientation.Horizontal)
-        self.splitter.addWidget(self.panel)
-        self.splitter.addWidget(centre)
-        self.splitter.setStretchFactor(1, 1)
-        self.splitter.setSizes([300, 1000])
-
-        root = QWidget()
-        outer = QVBoxLayout(root)
-        outer.setContentsMargins(0, 0, 8, 0)
-        outer.setSpacing(0)
-        outer.addWidget(self.search_bar)
-        outer.addWidget(self.banner)
-        outer.addWidget(self.splitter, 1)
-        self.setCentralWidget(root)
-
-        self.counts_label = QLabel("Loading…")
-        self.audio_label = QLabel("" if self.player.output_available else "audio output unavailable")
-        self.audio_label.setObjectName("dim")
-        self.model_label = QLabel()
-        self.model_label.setObjectName("dim")
-        self.statusBar().addWidget(self.counts_label, 1)
-        self.statusBar().addPermanentWidget(self.audio_label)
-        self.statusBar().addPermanentWidget(self.model_label)
-
-        find = QAction("Search", self, shortcut=QKeySequence.StandardKey.Find)
-        find.triggered.connect(self.focus_search)
-        self.addAction(find)
+        build(self)  # widgets and layout: window_layout.py
 
     def _connect(self) -> None:
         b = self.bridge

@@ -239,16 +239,19 @@ def _check_catalog(db, root, p, report, quick, holder, files, snapshot) -> None:
     if why:
         add(Problem("documents-damaged", f"documents.json is damaged: {why}"))
 
-    # files on disk
     if files:
-        gone = []
-        for (raw,) in db.execute("SELECT path FROM files WHERE status IN (?, ?)", (INDEXED, FAILED)):
-            path = decode_path(raw)
-            if not os.path.lexists(path):
-                gone.append(path)
-        if gone:
-            add(Problem("files-missing", f"{len(gone)} files are no longer on disk", count=len(gone),
-                        examples=gone[:EXAMPLES]))
+        _check_files_on_disk(db, add)
+
+
+def _check_files_on_disk(db, add) -> None:
+    gone = []
+    for (raw,) in db.execute("SELECT path FROM files WHERE status IN (?, ?)", (INDEXED, FAILED)):
+        path = decode_path(raw)
+        if not os.path.lexists(path):
+            gone.append(path)
+    if gone:
+        add(Problem("files-missing", f"{len(gone)} files are no longer on disk", count=len(gone),
+                    examples=gone[:EXAMPLES]))
 
 
 def _snapshot_problem(path: Path, dim: int, rows: int) -> str | None:

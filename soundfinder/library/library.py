@@ -10,6 +10,10 @@ Layout of a library folder:
 Commit order (invariant 2 of DESIGN.md): vectors are appended and fsynced, then the catalog
 transaction that refers to them commits. A crash in between leaves rows past the catalog's
 vector count, which `open` cuts off. No catalog row ever points at a missing vector.
+
+Long because: it is the one facade over the catalog, the vector log, the graph, tags and the
+stores handed out by accessor (descriptors, names, user data, collections); each verb is a few
+lines that delegate to its module.
 """
 
 from __future__ import annotations
