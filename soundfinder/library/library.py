@@ -26,6 +26,7 @@ from soundfinder.library.catalog import Catalog
 from soundfinder.library.documents import open_documents
 from soundfinder.library.errors import LibraryError, LibraryLockedError
 from soundfinder.library.lock import WriterLock
+from soundfinder.library.maps import MapStore
 from soundfinder.library.records import FAILED, INDEXED, OFFLINE, Batch, FileRecord
 from soundfinder.library.tags import AutoTag, TagCount, TagRecord, TagStore
 from soundfinder.library.vectorindex import VectorIndex
@@ -373,6 +374,11 @@ class Library:
         file_ids, vector_ids = self._tags.indexed_file_vectors()
         matrix = self.log.matrix() if self.log is not None else np.zeros((0, 0), dtype=np.float32)
         return file_ids, vector_ids, matrix
+
+    @property
+    def maps(self) -> MapStore:
+        """The stored 2-D map of the library's vectors (`maps.py`; computed by query/maplayout)."""
+        return MapStore(self.root, self.space_id, self.readonly)
 
     # -- documents -----------------------------------------------------------------------
 
