@@ -22,6 +22,7 @@ from soundfinder.gui import actions
 from soundfinder.gui.bridge import CoreBridge
 from soundfinder.gui.library_panel import LibraryPanel
 from soundfinder.gui.live_actions import LiveController
+from soundfinder.gui.map_actions import MapController
 from soundfinder.gui.player import Player
 from soundfinder.gui.results_model import PathRole, ResultsModel
 from soundfinder.gui.results_view import ResultsView
@@ -62,6 +63,7 @@ class MainWindow(QMainWindow):
         self._build()
         self.tags = TagController(self)
         self.library_actions = LiveController(self)
+        self.map = MapController(self)  # a Map tab beside the results list
         self.centre.layout().insertWidget(0, self.tags.bar)
         self._connect()
         self._restore()
@@ -384,6 +386,7 @@ class MainWindow(QMainWindow):
         s.sync()
         self.player.stop()
         self.tags.tagger.shutdown()
+        self.map.shutdown()
         self.live.stop()  # the watcher and the indexing worker end before the library closes
         self.bridge.close()
         super().closeEvent(event)
