@@ -1,6 +1,6 @@
 """The map beside the results list: a "Map" tab, its toolbar, and its wiring to the window.
 
-`MapController(window)` puts the results table and a `MapPanel` into two tabs, loads the
+`MapController(window)` puts the results (table or empty state) and a `MapPanel` into two tabs, loads the
 stored map off the UI thread when the library opens (placing sounds added since), lights up
 the current search's results, plays what the map hovers or clicks with the window's player,
 and runs the layout as a background job with progress and cancel.
@@ -88,12 +88,15 @@ class MapController:
         self._signals.changed.connect(self._progress)
         self._reload = QTimer(singleShot=True, interval=1500)  # many index commits: one reload
         self._reload.timeout.connect(self.load)
+        # The results stack (empty state / table) becomes the "List" tab, in the same place.
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
-        window.stack.removeWidget(window.view)
-        self.tabs.addTab(window.view, "List")
+        layout = window.centre.layout()
+        at = layout.indexOf(window.stack)
+        layout.removeWidget(window.stack)
+        self.tabs.addTab(window.stack, "List")
         self.tabs.addTab(self.panel, "Map")
-        window.stack.insertWidget(1, self.tabs)
+        layout.insertWidget(at, self.tabs, 1)
         self._connect()
 
     def _connect(self) -> None:
