@@ -99,10 +99,10 @@ def bench_layouts(x: np.ndarray, methods: list[str], queries: int, tag: str, out
     return layouts
 
 
-def bench_place(x: np.ndarray, y: np.ndarray, out: dict) -> None:
+def bench_place(x: np.ndarray, y: np.ndarray, new: np.ndarray, out: dict) -> None:
+    """Place `new` (vectors of the same topics, kept out of the layout) into layout `y` of `x`."""
     from soundfinder.query import maplayout as ml
 
-    new = synthetic(1000, seed=7)
     t = time.perf_counter()
     xy = ml.place(new, x, y)
     out["place_1000_s"] = round(time.perf_counter() - t, 3)
@@ -169,11 +169,12 @@ def main() -> int:
     if a.quick:
         a.n, a.methods = 10000, "umap,tsne,pca"
     out: dict = {"n": a.n}
-    x = synthetic(a.n)
+    both = synthetic(a.n + 1000)
+    x, held_out = both[:a.n], both[a.n:]  # the last 1,000 arrive after the layout
     print(f"{a.n:,} synthetic clustered 512-d vectors; load average {os.getloadavg()[0]:.1f}", flush=True)
     layouts = bench_layouts(x, a.methods.split(","), a.queries, "synth", out)
     first = layouts[a.methods.split(",")[0]]
-    bench_place(x, first, out)
+    bench_place(x, first, held_out, out)
     if a.library:
         from soundfinder.library import Library
         from soundfinder.query.maplayout import live_vectors

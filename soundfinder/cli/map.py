@@ -26,8 +26,8 @@ def register(subparsers) -> None:
     s.add_argument("--method", choices=("umap", "tsne", "pca"), default=None,
                    help="layout method for a (re)computed map (default umap; see bench/map.py)")
     s.add_argument("--png", metavar="FILE", help="render the map to this PNG file (no display needed)")
-    s.add_argument("--color", choices=("tag", "folder"), default="tag",
-                   help="colour dots by their most confident category tag, or by folder (default tag)")
+    s.add_argument("--color", default="tag", metavar="BY",
+                   help="colour dots by: tag (most confident category tag, the default) or folder")
     s.add_argument("--size", default="1600x1000", metavar="WxH", help="PNG size in pixels (default 1600x1000)")
     s.add_argument("--json", action="store_true", help="print a summary as JSON")
     s.set_defaults(func=cmd_map)
@@ -64,6 +64,10 @@ def cmd_map(args) -> int:
     from soundfinder.query.mapdata import map_data
     from soundfinder.query.maplayout import DEFAULT_METHOD, MIN_SOUNDS, MapError, build_map, live_vectors
 
+    from soundfinder.query.mapcolors import COLOR_BY
+
+    if args.color not in COLOR_BY:
+        raise CliError(f"--color {args.color}: choose one of {', '.join(COLOR_BY)}")
     size = parse_size(args.size) if args.png else None
     root = str(config.get("library", args.library))
     with Library.open(root, readonly=True) as lib:

@@ -26,7 +26,6 @@ from soundfinder.gui.map_view import MapCanvas
 from soundfinder.gui.threads import run_task, serial_executor
 
 MAP_TAB = 1
-COLOR_CHOICES = (("Colour by tag", "tag"), ("Colour by folder", "folder"))
 
 
 class MapPanel(QWidget):
@@ -41,8 +40,10 @@ class MapPanel(QWidget):
         self.status = QLabel("")
         self.status.setObjectName("dim")
         self.color = QComboBox()
-        for text, value in COLOR_CHOICES:
-            self.color.addItem(text, value)
+        from soundfinder.query.mapcolors import COLOR_BY
+
+        for key in COLOR_BY:  # tag, folder (and whatever colourings join the registry)
+            self.color.addItem(f"Colour by {key}", key)
         self.compute = QPushButton("Compute map")
         self.compute.clicked.connect(self.computeRequested)
         self.progress = QProgressBar()

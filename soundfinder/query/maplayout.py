@@ -8,11 +8,12 @@
 How (bench/map.py has the numbers that chose it): the vectors are cut to 50 principal
 components (exact, an eigendecomposition of the 512x512 covariance), their 15 nearest
 neighbours are found with hnswlib on one thread (deterministic; exact kNN over 100k rows
-would cost a 100k x 100k distance matrix) and openTSNE lays the neighbour graph out with
-FFT-accelerated gradients, seeded from the PCA. openTSNE reports every few iterations through
-a callback, which is also where a cancel stops it; UMAP (`method="umap"`) gives a similar
-picture but no progress or cancel inside its optimisation. `method="pca"` is the cheap
-baseline. Everything is seeded: the same vectors give the same map.
+would cost a 100k x 100k distance matrix) and UMAP lays that neighbour graph out, seeded and
+initialised from the PCA. UMAP kept as many 10-nearest neighbourhoods as openTSNE at a third
+of its time here, and the seed makes it repeatable (it then runs on one thread). Its epoch
+loop reports progress and honours a cancel through a stand-in for its tqdm bar. openTSNE
+(`method="tsne"`, optional package) reports through its own callbacks; `method="pca"` is
+the cheap baseline. The same vectors always give the same map.
 
 New sounds are placed at the similarity-weighted mean of their 10 nearest laid-out
 neighbours in the full 512-d space (one matrix product), so adding files never moves the

@@ -22,7 +22,7 @@ def _wait(app, predicate, what: str, timeout: float = TIMEOUT_S) -> None:
 
 
 def take(out: str, overrides: dict, query: str, size: tuple[int, int] = (1320, 800), select: int = 2,
-         tags: list[str] = ()) -> None:
+         tags: list[str] = (), map_tab: bool = False) -> None:
     from soundfinder.gui.app import make_app
     from soundfinder.gui.main_window import MainWindow
 
@@ -52,6 +52,10 @@ def take(out: str, overrides: dict, query: str, size: tuple[int, int] = (1320, 8
         window.view.selectRow(min(select, window.results.rowCount() - 1))
         _wait(app, lambda: window.waveform.peaks is not None or "Cannot" in window.waveform.message, "waveform")
         window.waveform.set_position(window.waveform.duration * 0.35)
+    if map_tab:  # the Map tab (issue #17), with the search lit up and the selected sound current
+        window.map.tabs.setCurrentIndex(1)
+        _wait(app, lambda: window.map.canvas.scene is not None or "no map" in window.map.panel.status.text(), "the map")
+        window.map.canvas.select_path(window.current_path())
     for _ in range(20):
         app.processEvents()
         time.sleep(0.01)
@@ -68,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--query", default="punchy kick drum")
     p.add_argument("--size", default="1320x800", help="window size, WIDTHxHEIGHT")
     p.add_argument("--tag", action="append", default=[], help="a tag filter chip (repeatable)")
+    p.add_argument("--map", action="store_true", help="show the Map tab (compute it first: soundfinder map)")
     args = p.parse_args(argv)
     if not args.screenshot:
         from soundfinder.gui.app import run
@@ -75,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         return run(args)
     w, h = (int(v) for v in args.size.lower().split("x"))
     take(args.screenshot, {"library": args.library, "model": args.model, "device": args.device}, args.query,
-         (w, h), tags=args.tag)
+         (w, h), tags=args.tag, map_tab=args.map)
     print(args.screenshot)
     return 0
 
