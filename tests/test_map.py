@@ -27,9 +27,9 @@ def clustered(n: int, clusters: int = 4, dim: int = 32, seed: int = 0) -> tuple[
 def add_sounds(lib: Library, vectors: np.ndarray, folder: str = "/samples/kit", start: int = 0,
                tag: list[str] | None = None) -> list[str]:
     infos = [FileInfo(f"{folder}/s{start + i:04d}.wav", 100, 1, hash=f"h{folder}{start + i}") for i in range(len(vectors))]
-    lib.commit(Batch(embedded=list(zip(infos, vectors))))
+    lib.commit(Batch(embedded=list(zip(infos, vectors, strict=True))))
     if tag is not None:
-        rows = [(lib.get(info.path).id, [AutoTag(t, 0.9, 0.9)]) for info, t in zip(infos, tag)]
+        rows = [(lib.get(info.path).id, [AutoTag(t, 0.9, 0.9)]) for info, t in zip(infos, tag, strict=True)]
         lib.replace_auto_tags("drums", "v1", rows)
     return [i.path for i in infos]
 

@@ -61,10 +61,9 @@ def cmd_map(args) -> int:
     from soundfinder import config
     from soundfinder.cli.common import CliError, print_json
     from soundfinder.library import Library
+    from soundfinder.query.mapcolors import COLOR_BY
     from soundfinder.query.mapdata import map_data
     from soundfinder.query.maplayout import DEFAULT_METHOD, MIN_SOUNDS, MapError, build_map, live_vectors
-
-    from soundfinder.query.mapcolors import COLOR_BY
 
     if args.color not in COLOR_BY:
         raise CliError(f"--color {args.color}: choose one of {', '.join(COLOR_BY)}")

@@ -229,7 +229,7 @@ def _legend(p: QPainter, names: list[str], colors: list[str], codes: np.ndarray,
     p.setPen(Qt.PenStyle.NoPen)
     p.setBrush(QColor(20, 23, 27, 200))
     p.drawRoundedRect(box, 6, 6)
-    for i, (row, color) in enumerate(zip(rows, colors)):
+    for i, (row, color) in enumerate(zip(rows, colors, strict=True)):
         y = box.top() + 5 + i * h
         p.setBrush(QColor(color))
         p.drawEllipse(QPointF(box.left() + 13, y + h / 2), 5, 5)

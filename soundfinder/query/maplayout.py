@@ -99,7 +99,7 @@ def neighbours(points: np.ndarray, k: int, progress: Progress | None = None, can
     for s in range(0, n, chunk):
         _check(cancel)
         labels, d2 = index.knn_query(points[s:s + chunk], k=k + 1)
-        for row, (lab, dd) in enumerate(zip(labels, d2)):
+        for row, (lab, dd) in enumerate(zip(labels, d2, strict=True)):
             keep = lab != s + row  # drop the point itself, wherever it came in the answer
             idx[s + row] = lab[keep][:k]
             dist[s + row] = np.sqrt(np.maximum(dd[keep][:k], 0))
