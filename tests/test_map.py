@@ -118,6 +118,12 @@ def test_new_sounds_are_placed_in_their_cluster_without_recompute(library):
         again = lib.maps.load()  # placements are stored, not recomputed each time
         assert again.placed.sum() == 60
         assert ml.current_map(lib)[1].placed == 60  # and still counted as placed
+        from soundfinder.query.mapdata import map_data
+
+        data = map_data(lib)
+        assert data.placed.sum() == 60 and "refresh the map" in data.hint  # drawn with the hint
+        ml.build_map(lib, "pca")  # the refresh: everything laid out again, nothing "placed"
+        assert map_data(lib).hint == "" and not lib.maps.load().placed.any()
 
 
 def test_place_1000_is_fast_and_near_neighbours():
