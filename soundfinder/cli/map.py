@@ -120,8 +120,10 @@ def render_png(data, path: str, size: tuple[int, int]) -> None:
     w, h = size
     scene = None
     if data is not None and len(data) >= 3:
+        caption = (f"{len(data):,} sounds · coloured by {data.color} · layout: {data.info.get('method', '?')} · "
+                   f"soundfinder map")
         scene = MapScene(data.xy, data.vector_ids, data.codes, data.names, labels=data.labels,
-                         placed=data.placed, stale_hint=data.hint)
+                         placed=data.placed, stale_hint=data.hint, caption=caption)
     image = QImage(w, h, QImage.Format.Format_RGB32)
     painter = QPainter(image)
     camera = Camera.fit(scene.xy if scene else [], w, h)

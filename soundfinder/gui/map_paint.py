@@ -59,6 +59,7 @@ class MapScene:
     placed: np.ndarray | None = None  # bool (n,)
     lit: np.ndarray | None = None  # bool (n,) or None
     stale_hint: str = ""
+    caption: str = ""  # a line in the bottom-left corner (the PNG says what it shows)
     selected: set[int] = field(default_factory=set)  # row numbers
     current: int | None = None  # row number
     hover: int | None = None
@@ -183,6 +184,9 @@ def _paint(p: QPainter, width: int, height: int, scene: MapScene | None, camera:
         _legend(p, scene.names, scene.colors, scene.codes, width)
     if scene.stale_hint:
         _hint(p, scene.stale_hint, width, height)
+    if scene.caption:
+        p.setPen(QColor("#7d8590"))
+        p.drawText(QRectF(14, height - 30, width - 28, 20), Qt.AlignmentFlag.AlignLeft, scene.caption)
 
 
 def _rings(p: QPainter, pts: np.ndarray, diameter: float, color: str, width: float, alpha: int) -> None:

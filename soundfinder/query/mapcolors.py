@@ -148,4 +148,14 @@ def cluster_labels(xy: np.ndarray, vector_ids, tags: VectorTags, clusters: int |
         if hits / len(members) >= min_share:
             x, y = np.median(xy[members], axis=0)
             labels.append(MapLabel(tag, float(x), float(y), len(members), hits / len(members)))
-    return labels
+    return _one_per_place(labels)
+
+
+def _one_per_place(labels: list[MapLabel], near: float = 0.35) -> list[MapLabel]:
+    """k-means may cut one island in two: a tag is named once per neighbourhood (layouts are
+    scaled to about [-1, 1], so `near` is a sixth of the map), by its biggest cluster."""
+    kept: list[MapLabel] = []
+    for lab in sorted(labels, key=lambda lb: -lb.size):
+        if not any(k.text == lab.text and np.hypot(k.x - lab.x, k.y - lab.y) < near for k in kept):
+            kept.append(lab)
+    return kept
