@@ -148,7 +148,7 @@ def raster_dots(screen: np.ndarray, pixels: np.ndarray, size: int, width: int, h
 
 def dot_size(n: int, scale: float, fit_scale: float) -> float:
     """Dots shrink as the library grows and grow as one zooms in."""
-    base = float(np.clip(9 - 1.3 * np.log10(max(n, 1)), 2.5, 7))
+    base = float(np.clip(11 - 1.6 * np.log10(max(n, 1)), 2.5, 8))
     return float(np.clip(base * (scale / fit_scale) ** 0.35 if fit_scale else base, 2.0, 14.0))
 
 

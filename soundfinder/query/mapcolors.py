@@ -73,7 +73,10 @@ def _top_folder(path: str, roots: list[str]) -> str:
     for root in roots:
         if path.startswith(root.rstrip(os.sep) + os.sep):
             rel = os.path.relpath(path, root).split(os.sep)
-            return rel[0] if len(rel) > 1 else os.path.basename(root.rstrip(os.sep))
+            if len(rel) > 1:
+                return rel[0]
+            # loose files in the library folder itself: "sonic-pi/samples" says more than "samples"
+            return "/".join(root.rstrip(os.sep).split(os.sep)[-2:]).lstrip("/")
     return os.path.basename(os.path.dirname(path))
 
 
