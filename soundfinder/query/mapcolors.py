@@ -27,7 +27,7 @@ OTHER, UNTAGGED = "other", "untagged"
 # Distinct on the dark theme, roughly in order of how much they stand out.
 PALETTE = ("#4cc9f0", "#f72585", "#ffd166", "#06d6a0", "#f8961e", "#9b5de5", "#e63946",
            "#90be6d", "#4895ef", "#ff99c8", "#c9ada7")
-OTHER_COLOR, UNTAGGED_COLOR = "#8b949e", "#484f58"
+OTHER_COLOR, UNTAGGED_COLOR = "#b1bac4", "#7d8590"
 
 VectorTags = dict[int, list[tuple[str, float, str]]]
 
