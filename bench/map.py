@@ -103,9 +103,10 @@ def bench_place(x: np.ndarray, y: np.ndarray, new: np.ndarray, out: dict) -> Non
     """Place `new` (vectors of the same topics, kept out of the layout) into layout `y` of `x`."""
     from soundfinder.query import maplayout as ml
 
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     xy = ml.place(new, x, y)
     out["place_1000_s"] = round(time.perf_counter() - t, 3)
+    out["place_1000_cpu_s"] = round(time.process_time() - c, 3)
     sims = new @ x.T
     hits = 0.0
     for i in range(len(new)):
@@ -114,6 +115,27 @@ def bench_place(x: np.ndarray, y: np.ndarray, new: np.ndarray, out: dict) -> Non
         hits += len(hi & lo) / 10
     out["place_pres"] = round(hits / len(new), 4)
     print(f"place 1,000 new into {len(x):,}: {out['place_1000_s']:.3f} s, preservation@10 {out['place_pres']:.4f}")
+
+
+def bench_place_library(path: str, out: dict) -> None:
+    """1,000 placements into a 100k map through the library's own hnsw search (what
+    `current_map` does above SEARCH_PLACE_ABOVE sounds), on a bench/query.py library."""
+    from soundfinder.library import Library
+    from soundfinder.query import maplayout as ml
+
+    with Library.open(path, readonly=True) as lib:
+        ids, matrix = ml.live_vectors(lib)
+        rng = np.random.default_rng(3)
+        xy = rng.normal(size=(len(ids), 2)).astype(np.float32)  # timing only: any layout
+        new = np.asarray(matrix[ids[:1000]]) + 0.05 * rng.normal(size=(1000, matrix.shape[1])).astype(np.float32)
+        new /= np.linalg.norm(new, axis=1, keepdims=True)
+        lib.knn(new[0], 10)  # loads the graph snapshot (done once, on open, in the app)
+        t, c = time.perf_counter(), time.process_time()
+        ml.place_by_search(lib.knn, new, ids, xy, matrix)
+        out["place_search_1000_s"] = round(time.perf_counter() - t, 3)
+        out["place_search_1000_cpu_s"] = round(time.process_time() - c, 3)
+    print(f"place 1,000 into {len(ids):,} via the library's hnsw: {out['place_search_1000_s']} s wall, "
+          f"{out['place_search_1000_cpu_s']} s CPU")
 
 
 def bench_frames(y: np.ndarray, out: dict, frames: int = 200) -> None:
@@ -164,11 +186,19 @@ def main() -> int:
     ap.add_argument("--queries", type=int, default=1000)
     ap.add_argument("--library", help="also lay out the vectors of this indexed library")
     ap.add_argument("--no-frames", action="store_true")
+    ap.add_argument("--place-library", metavar="DIR",
+                    help="time placement through this library's hnsw (e.g. /tmp/soundfinder-bench/lib-100000)")
+    ap.add_argument("--only-place-library", action="store_true", help="just that measurement")
     ap.add_argument("--quick", action="store_true", help="10k vectors, umap,tsne,pca")
     a = ap.parse_args()
     if a.quick:
         a.n, a.methods = 10000, "umap,tsne,pca"
     out: dict = {"n": a.n}
+    if a.place_library:
+        bench_place_library(a.place_library, out)
+        if a.only_place_library:
+            print("RESULT " + " ".join(f"{k}={v}" for k, v in out.items()))
+            return 0
     both = synthetic(a.n + 1000)
     x, held_out = both[:a.n], both[a.n:]  # the last 1,000 arrive after the layout
     print(f"{a.n:,} synthetic clustered 512-d vectors; load average {os.getloadavg()[0]:.1f}", flush=True)

@@ -137,6 +137,24 @@ def test_place_1000_is_fast_and_near_neighbours():
     assert np.abs(got - xy[:1000]).max() < 0.5
 
 
+def test_place_by_search_matches_brute_force_and_skips_sounds_off_the_map():
+    vectors, labels = clustered(600, clusters=6)
+    xy = np.c_[labels, -labels].astype(np.float32)
+    base_ids = np.arange(0, 600, 2)  # every other vector is on the map
+    new = vectors[1:40:2]
+
+    def knn(v, k):  # what Library.knn answers: (vector id, cosine), best first, any id
+        sims = vectors @ v
+        top = np.argsort(-sims)[:k]
+        return [(int(i), float(sims[i])) for i in top]
+
+    got = ml.place_by_search(knn, new, base_ids, xy[base_ids], vectors)
+    want = ml.place(new, vectors[base_ids], xy[base_ids])
+    assert np.allclose(got, want, atol=1e-4)
+    lonely = ml.place_by_search(lambda v, k: [(1, 0.9)], new[:2], base_ids, xy[base_ids], vectors)
+    assert np.allclose(lonely, want[:2], atol=1e-4)  # no neighbour on the map: brute force
+
+
 def test_fewer_than_three_sounds_is_a_clear_error(tmp_path):
     with Library.open(tmp_path / "lib", space=SPACE) as lib:
         add_sounds(lib, clustered(2)[0])

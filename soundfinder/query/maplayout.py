@@ -16,8 +16,8 @@ loop reports progress and honours a cancel through a stand-in for its tqdm bar. 
 the cheap baseline. The same vectors always give the same map.
 
 New sounds are placed at the similarity-weighted mean of their 10 nearest laid-out
-neighbours in the full 512-d space (one matrix product), so adding files never moves the
-others. When more than `STALE_FRACTION` of the map is placed or gone, a full recompute is
+neighbours in the full 512-d space (one matrix product on small maps, the library's hnsw
+search on big ones), so adding files never moves the others. When more than `STALE_FRACTION` of the map is placed or gone, a full recompute is
 suggested.
 """
 
@@ -36,6 +36,7 @@ SEED = 0
 PCA_DIMS = 50
 NEIGHBOURS = 15  # per point in the layout graph (perplexity = NEIGHBOURS / 3)
 PLACE_K = 10
+SEARCH_PLACE_ABOVE = 20000  # maps this big place new sounds through the library's search index
 STALE_FRACTION = 0.2  # placed + removed, against the map's size: then offer a recompute
 MIN_SOUNDS = 3  # fewer cannot be laid out (and a map of two dots says nothing)
 METHODS = ("umap", "tsne", "pca")
@@ -191,7 +192,8 @@ def _umap(points, idx, dist, seed, progress, cancel) -> np.ndarray:
 
 def place(new_vectors: np.ndarray, vectors: np.ndarray, xy: np.ndarray, k: int = PLACE_K,
           chunk: int = 1024) -> np.ndarray:
-    """Positions for new vectors among laid-out ones (`vectors[i]` sits at `xy[i]`).
+    """Positions for new vectors among laid-out ones (`vectors[i]` sits at `xy[i]`), by brute
+    force: right for small maps (see `place_by_search` for big ones).
 
     Each new vector goes to the mean of its k most similar laid-out vectors (cosine on the
     full vectors), weighted towards the closest, so it lands inside the cluster it belongs to."""
@@ -201,9 +203,32 @@ def place(new_vectors: np.ndarray, vectors: np.ndarray, xy: np.ndarray, k: int =
     for s in range(0, len(new), chunk):
         sims = new[s:s + chunk] @ np.asarray(vectors, dtype=np.float32).T
         top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-        top_s = np.take_along_axis(sims, top, axis=1)
-        w = np.exp((top_s - top_s.max(axis=1, keepdims=True)) / 0.05)  # sharper than a plain mean
-        out[s:s + chunk] = (w[:, :, None] * xy[top]).sum(axis=1) / w.sum(axis=1, keepdims=True)
+        out[s:s + chunk] = _weighted(np.take_along_axis(sims, top, axis=1), xy[top])
+    return out
+
+
+def _weighted(sims: np.ndarray, xy: np.ndarray) -> np.ndarray:
+    """(m, k) similarities and (m, k, 2) positions -> (m, 2): sharper than a plain mean."""
+    w = np.exp((sims - sims.max(axis=1, keepdims=True)) / 0.05)
+    return (w[:, :, None] * xy).sum(axis=1) / w.sum(axis=1, keepdims=True)
+
+
+def place_by_search(knn, new_vectors: np.ndarray, base_ids: np.ndarray, base_xy: np.ndarray,
+                    vectors, k: int = PLACE_K) -> np.ndarray:
+    """Like `place`, but asks the library's search index (`knn(vector, k) -> [(id, cosine)]`)
+    for neighbours: ~0.3 ms a sound at 100k instead of a pass over every vector. Neighbours
+    not on the map (other new sounds) are skipped; a sound with none falls back to `place`."""
+    out = np.empty((len(new_vectors), 2), dtype=np.float32)
+    for i, v in enumerate(np.asarray(new_vectors, dtype=np.float32)):
+        hits = knn(v, 3 * k)
+        ids = np.array([h[0] for h in hits], dtype=np.int64)
+        at = np.minimum(np.searchsorted(base_ids, ids), len(base_ids) - 1)
+        on_map = base_ids[at] == ids if len(ids) else np.zeros(0, bool)
+        if not on_map.any():
+            out[i] = place(v[None], vectors[base_ids], base_xy, k)[0]
+            continue
+        sims = np.array([h[1] for h in hits], dtype=np.float32)[on_map][:k]
+        out[i] = _weighted(sims[None], base_xy[at[on_map][:k]][None])[0]
     return out
 
 
@@ -278,8 +303,12 @@ def current_map(library, save: bool = True) -> tuple[StoredMap | None, Staleness
     new_ids = ids[~np.isin(ids, stored.vector_ids)]
     if not keep.all() or len(new_ids):
         base_ids, base_xy = stored.vector_ids[keep], stored.xy[keep]
-        new_xy = place(matrix[new_ids], matrix[base_ids], base_xy) if len(new_ids) and len(base_ids) else \
-            np.zeros((len(new_ids), 2), np.float32)
+        if not (len(new_ids) and len(base_ids)):
+            new_xy = np.zeros((len(new_ids), 2), np.float32)
+        elif len(base_ids) >= SEARCH_PLACE_ABOVE:  # the library's hnsw graph answers
+            new_xy = place_by_search(library.knn, matrix[new_ids], base_ids, base_xy, matrix)
+        else:
+            new_xy = place(matrix[new_ids], matrix[base_ids], base_xy)
         stored = StoredMap(np.concatenate([base_ids, new_ids]), np.concatenate([base_xy, new_xy]),
                            np.concatenate([stored.placed[keep], np.ones(len(new_ids), bool)]),
                            stored.space, stored.info)
