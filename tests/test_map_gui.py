@@ -130,3 +130,17 @@ def test_map_tab_computes_shows_and_highlights_a_search(qtbot, tiny_model_dir, e
         assert w.player.requests[-1] == w.map.canvas.data.paths[0]
     finally:
         w.close()
+
+
+def test_dragging_the_selection_out_carries_its_files(qtbot, canvas, monkeypatch):
+    from PySide6.QtGui import QDrag
+
+    carried = []
+    monkeypatch.setattr(QDrag, "exec", lambda self, *a: carried.append(
+        [u.toLocalFile() for u in self.mimeData().urls()]))
+    canvas.set_data(make_data([[0, 0], [0.1, 0.1], [3, 3]]))
+    canvas.scene.selected = {0, 1}
+    canvas.start_drag(0)
+    canvas.activate(2)
+    canvas.start_drag(2)  # the current dot alone, outside the selection
+    assert carried == [["/s/0.wav", "/s/1.wav"], ["/s/2.wav"]]

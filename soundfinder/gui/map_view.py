@@ -4,8 +4,9 @@
 keyboard into a few signals; what they do (play, select in the list, compute) is wired by
 `map_actions.MapController`. Mouse: drag pans, the wheel zooms at the cursor, hovering a dot
 auditions it after a short pause, a click selects and plays, Shift+drag draws a lasso, and
-dragging a selected dot carries the selection out (to a DAW or the file manager). Keys: the
-arrows walk to the nearest sound in that direction, Enter plays, Escape clears the selection.
+dragging the current or a selected dot carries it (or the selection) out (to a DAW or the
+file manager). Keys: the arrows walk to the nearest sound in that direction, Enter plays,
+Escape clears the selection.
 """
 
 from __future__ import annotations
@@ -196,10 +197,11 @@ class MapCanvas(QWidget):
             self.update()
             return
         moved = (pos - self._press).manhattanLength()
-        if self._press_row is not None and self._press_row in self.scene.selected and \
+        row = self._press_row
+        if row is not None and (row in self.scene.selected or row == self.scene.current) and \
                 moved >= QApplication.startDragDistance():
             self._press = None
-            self.start_drag()
+            self.start_drag(row)
             return
         delta = pos - self._press
         self.camera.pan(delta.x(), delta.y())
@@ -271,10 +273,13 @@ class MapCanvas(QWidget):
         if path := self.path_of(row):
             self.activated.emit(path)
 
-    def start_drag(self) -> None:
+    def start_drag(self, row: int | None = None) -> None:
+        """Drag the selection out (copies, like the results list), or the dot `row` alone when
+        it is not part of the selection."""
         from soundfinder.gui.results_model import mime_for_paths
 
-        paths = self.selected_paths()
+        paths = self.selected_paths() if row is None or row in self.scene.selected else \
+            [p for p in [self.path_of(row)] if p]
         if not paths:
             return
         drag = QDrag(self)
