@@ -4,15 +4,14 @@
     camera = Camera.fit(scene.xy, width, height)
     paint_map(painter, width, height, scene, camera)
 
-Speed (bench/map.py): dots are drawn per colour with one `drawPoints` call over a QPolygonF
-filled in place from numpy (pyqtgraph's buffer helpers), square points, no per-dot Python.
-That keeps a 100k-dot frame within the 33 ms budget; round or outlined dots would not.
+Speed (bench/map.py): the dots are square stamps written into a numpy ARGB32 buffer (a few
+scattered writes per dot, no per-dot Python) and drawn as one image; QPainter's wide-pen
+`drawPoints` took about 5x as long per 100k-dot frame. Labels, legend and rings for the few
+selected dots are ordinary QPainter calls on top.
 """
 
 from __future__ import annotations
 
-import sys
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,25 +24,6 @@ BACKGROUND = "#14171b"
 TEXT = "#d8dee4"
 DIM_ALPHA = 38  # dots outside the current search
 MIN_SOUNDS = 3
-
-
-@contextmanager
-def none_guard():
-    """PySide6 6.12 on Python 3.11 drops a reference to None on every void method call (its
-    abi3 build assumes 3.12's immortal None); a few thousand painter calls would free None and
-    abort the interpreter. Give back what a block of painting took. A no-op on 3.12+."""
-    before = sys.getrefcount(None)
-    try:
-        yield
-    finally:
-        lost = before - sys.getrefcount(None)
-        if 0 < lost < 10**6:  # owned by nobody, like the ones taken: never given back at exit
-            import ctypes
-
-            incref = ctypes.pythonapi.Py_IncRef
-            incref.argtypes = [ctypes.py_object]
-            for _ in range(lost):
-                incref(None)
 
 
 @dataclass
@@ -154,12 +134,6 @@ def dot_size(n: int, scale: float, fit_scale: float) -> float:
 
 def paint_map(p: QPainter, width: int, height: int, scene: MapScene | None, camera: Camera,
               fit_scale: float | None = None, legend: bool = True, message: str = "") -> None:
-    with none_guard():
-        _paint(p, width, height, scene, camera, fit_scale, legend, message)
-
-
-def _paint(p: QPainter, width: int, height: int, scene: MapScene | None, camera: Camera,
-           fit_scale: float | None, legend: bool, message: str) -> None:
     p.fillRect(QRectF(0, 0, width, height), QColor(BACKGROUND))
     if scene is None or len(scene.xy) < MIN_SOUNDS:
         _centered_text(p, width, height, message or "The map needs at least 3 sounds",

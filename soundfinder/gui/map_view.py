@@ -18,7 +18,7 @@ from PySide6.QtCore import QPointF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QDrag, QPainter, QPen, QPolygonF
 from PySide6.QtWidgets import QApplication, QMenu, QSizePolicy, QWidget
 
-from soundfinder.gui.map_paint import Camera, MapScene, none_guard, paint_map
+from soundfinder.gui.map_paint import Camera, MapScene, paint_map
 
 HOVER_MS = 180  # pause on a dot before it plays: sweeping across the map stays quiet
 PICK_PX = 9  # how close (screen pixels) the cursor must be to a dot to pick it
@@ -164,11 +164,10 @@ class MapCanvas(QWidget):
         paint_map(p, self.width(), self.height(), self.scene, self.camera, self.fit_scale,
                   message=self.message)
         if self._lasso and len(self._lasso) > 1:
-            with none_guard():
-                p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
-                p.setPen(QPen(QColor("#ffd166"), 1.5, Qt.PenStyle.DashLine))
-                p.setBrush(QColor(255, 209, 102, 30))
-                p.drawPolygon(QPolygonF(self._lasso))
+            p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+            p.setPen(QPen(QColor("#ffd166"), 1.5, Qt.PenStyle.DashLine))
+            p.setBrush(QColor(255, 209, 102, 30))
+            p.drawPolygon(QPolygonF(self._lasso))
         p.end()
 
     def resizeEvent(self, event) -> None:
