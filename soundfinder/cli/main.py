@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "soundfinder.cli.library",
     "soundfinder.cli.tags",
     "soundfinder.cli.watch",
+    "soundfinder.cli.map",
     "soundfinder.cli.doctor",
     "soundfinder.cli.train",
     "soundfinder.cli.selftest",

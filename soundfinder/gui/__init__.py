@@ -10,3 +10,7 @@ item models beside their views (`results_model`/`results_view`), `player` and `w
 (`live_actions`: folders and live refresh; `tag_actions`: filters, auto-tag, tag editing),
 `settings_dialog`, `main_window`, `app` (startup and `--screenshot`).
 """
+
+from soundfinder.gui.refcount import protect_none
+
+protect_none()  # PySide6 6.12 leaks a None reference per void call on Python 3.11 (refcount.py)

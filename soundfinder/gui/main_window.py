@@ -18,6 +18,7 @@ from soundfinder.gui.bridge import CoreBridge
 from soundfinder.gui.closing import close_in_background
 from soundfinder.gui.filter_bar import FilterBar, describe_hit
 from soundfinder.gui.live_actions import LiveController
+from soundfinder.gui.map_actions import MapController
 from soundfinder.gui.player import Player
 from soundfinder.gui.query_panel import SearchExtras
 from soundfinder.gui.results_model import PathRole
@@ -62,6 +63,7 @@ class MainWindow(QMainWindow):
         self.tags = TagController(self)
         self.library_actions = LiveController(self)
         self.sync = SyncController(self)
+        self.map = MapController(self)  # a Map tab beside the results list
         self.centre.layout().insertWidget(0, self.tags.bar)
         self.centre.layout().insertWidget(0, self.sync.bar)
         self.view.drag_paths = self.sync.drag_paths
@@ -359,6 +361,7 @@ class MainWindow(QMainWindow):
         self.player.stop()
         self.sync.close()
         self.tags.tagger.cancel()
+        self.map.shutdown()
         self.bridge.closed = True  # results or a library still on their way must not start anything
         # The watcher and the indexing worker end before the library closes (off the UI thread).
         self.closing = close_in_background([self.tags.tagger.shutdown, self.live.stop, self.bridge.close])

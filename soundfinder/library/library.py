@@ -41,6 +41,7 @@ from soundfinder.library.errors import (
 from soundfinder.library.lock import WriterLock
 from soundfinder.library.names import NameIndex
 from soundfinder.library.opening import open_storage, take_writer_lock
+from soundfinder.library.maps import MapStore
 from soundfinder.library.records import FAILED, INDEXED, OFFLINE, Batch, FileRecord
 from soundfinder.library.tags import AutoTag, TagCount, TagRecord, TagStore
 from soundfinder.library.threadsafe import locked_store, serialised
@@ -359,6 +360,11 @@ class Library:
     def hidden_hashes(self) -> set[str]:
         """Content the user hid: search never lists it."""
         return self.userdata.hidden_hashes()
+
+    @property
+    def maps(self) -> MapStore:
+        """The stored 2-D map of the library's vectors (`maps.py`; computed by query/maplayout)."""
+        return MapStore(self.root, self.space_id, self.readonly)
 
     # -- documents -----------------------------------------------------------------------
 

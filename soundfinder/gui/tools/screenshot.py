@@ -22,7 +22,7 @@ def _wait(app, predicate, what: str, timeout: float = TIMEOUT_S) -> None:
 
 
 def take(out: str, overrides: dict, query: str, size: tuple[int, int] = (1320, 800), select: int = 2,
-         tags: list[str] = (), sound_filter=None) -> None:
+         tags: list[str] = (), sound_filter=None, map_tab: bool = False) -> None:
     from soundfinder.gui.app import make_app
     from soundfinder.gui.main_window import MainWindow
 
@@ -54,6 +54,10 @@ def take(out: str, overrides: dict, query: str, size: tuple[int, int] = (1320, 8
         window.view.selectRow(min(select, window.results.rowCount() - 1))
         _wait(app, lambda: window.waveform.peaks is not None or "Cannot" in window.waveform.message, "waveform")
         window.waveform.set_position(window.waveform.duration * 0.35)
+    if map_tab:  # the Map tab (issue #17), with the search lit up and the selected sound current
+        window.map.tabs.setCurrentIndex(1)
+        _wait(app, lambda: window.map.canvas.scene is not None or "no map" in window.map.panel.status.text(), "the map")
+        window.map.canvas.select_path(window.current_path())
     for _ in range(20):
         app.processEvents()
         time.sleep(0.01)
@@ -73,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bpm", help="filter bar: tempo, 120 or 118-122")
     p.add_argument("--key", help="filter bar: key, e.g. 'A minor'")
     p.add_argument("--kind", choices=("loop", "one-shot"), help="filter bar: loops or one-shots")
+    p.add_argument("--map", action="store_true", help="show the Map tab (compute it first: soundfinder map)")
     args = p.parse_args(argv)
     if not args.screenshot:
         from soundfinder.gui.app import run
@@ -86,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         flt = SoundFilter(bpm=parse_bpm(args.bpm) if args.bpm else None,
                           key=parse_key(args.key) if args.key else None, kind=args.kind)
     take(args.screenshot, {"library": args.library, "model": args.model, "device": args.device}, args.query,
-         (w, h), tags=args.tag, sound_filter=flt)
+         (w, h), tags=args.tag, sound_filter=flt, map_tab=args.map)
     print(args.screenshot)
     return 0
 
