@@ -39,9 +39,9 @@ from soundfinder.library.errors import (
     write_error,
 )
 from soundfinder.library.lock import WriterLock
+from soundfinder.library.maps import MapStore
 from soundfinder.library.names import NameIndex
 from soundfinder.library.opening import open_storage, take_writer_lock
-from soundfinder.library.maps import MapStore
 from soundfinder.library.records import FAILED, INDEXED, OFFLINE, Batch, FileRecord
 from soundfinder.library.tags import AutoTag, TagCount, TagRecord, TagStore
 from soundfinder.library.threadsafe import locked_store, serialised
