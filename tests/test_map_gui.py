@@ -123,7 +123,7 @@ def test_map_tab_computes_shows_and_highlights_a_search(qtbot, tiny_model_dir, e
         qtbot.waitUntil(lambda: w.map.canvas.scene is not None, timeout=WAIT_MS)
         assert len(w.map.canvas.scene.xy) == 8 and (indexed_library / "map.npz").exists()
         qtbot.keyClicks(w.search_bar.edit, "kick")
-        qtbot.waitUntil(lambda: w.question == "kick", timeout=WAIT_MS)
+        qtbot.waitUntil(lambda: w.question.text == "kick", timeout=WAIT_MS)
         lit = w.map.canvas.scene.lit
         assert lit is not None and lit.sum() == len(w.results.hits)
         w.map.canvas.activate(0)

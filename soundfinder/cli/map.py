@@ -111,12 +111,14 @@ def render_png(data, path: str, size: tuple[int, int]) -> None:
 
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     try:
-        from PySide6.QtGui import QGuiApplication, QImage, QPainter
+        from PySide6.QtGui import QImage, QPainter
+        from PySide6.QtWidgets import QApplication
 
         from soundfinder.gui.map_paint import Camera, MapScene, paint_map
     except ImportError as e:
         raise CliError(f"rendering a PNG needs PySide6: {e}") from None
-    app = QGuiApplication.instance() or QGuiApplication(["soundfinder"])  # noqa: F841 - kept alive
+    # A QApplication (not only a QGuiApplication): the same process may show widgets afterwards.
+    app = QApplication.instance() or QApplication(["soundfinder"])  # noqa: F841 - kept alive
     w, h = size
     scene = None
     if data is not None and len(data) >= 3:

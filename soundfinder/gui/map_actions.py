@@ -106,7 +106,7 @@ class MapController:
         b.statsChanged.connect(lambda _stats: self.visible() and self._reload.start())
         b.resultsReady.connect(self._results)
         self.tabs.currentChanged.connect(lambda i: i == MAP_TAB and self.load())
-        self.canvas.auditionRequested.connect(w.player.play)
+        self.canvas.auditionRequested.connect(w.sync.play)
         self.canvas.activated.connect(self._activated)
         self.panel.computeRequested.connect(self.compute)
         self.panel.cancelRequested.connect(self.cancel)
@@ -155,14 +155,14 @@ class MapController:
         self.panel.status.setText(f"{len(data):,} sounds{extra} · hover to listen, Shift+drag to select")
         self.panel.compute.setText("Refresh map")
 
-    def _results(self, seq: int, question: str, hits: list) -> None:
+    def _results(self, seq: int, question, hits: list) -> None:
         """A search's results light up; browsing everything lights everything."""
-        filtered = bool(question) or bool(self.window.tags.filters)
+        filtered = question.kind != "browse" or bool(question.tags) or question.filters is not None
         self._highlight = [h.record.vector_id for h in hits if h.record.vector_id is not None] if filtered else None
         self.canvas.highlight(self._highlight)
 
     def _activated(self, path: str) -> None:
-        self.window.player.play(path)
+        self.window.sync.play(path)  # fitted to the project when Sync is on, like the list
         row = self.window.results.row_of(path)
         if row >= 0:
             self.window._restoring = True  # select it in the list without playing it twice
