@@ -8,82 +8,28 @@ cancelled or killed run keeps everything finished before it and the next run res
 
 from __future__ import annotations
 
-import errno
 import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
-import soundfile as sf
 
 from soundfinder.audio import DecodeError, decode
-from soundfinder.indexing.scan import content_hash, scan_folders
-from soundfinder.library import FAILED, INDEXED, OFFLINE, Batch, FileInfo, Library
+from soundfinder.indexing.plan import (
+    IndexSummary,
+    Progress,
+    ProgressFn,
+    commit_with_copies,
+    plan_changes,
+)
+from soundfinder.indexing.plan import record_failure as _fail
+from soundfinder.library import Batch, FileInfo, Library
 
-
-@dataclass
-class Progress:
-    phase: str  # "scanning", "hashing", "embedding", "done"
-    done: int
-    total: int
-    current: str | None = None
-    errors: list[tuple[str, str]] = field(default_factory=list)
-    started: float = field(default_factory=time.monotonic)
-
-    @property
-    def rate(self) -> float:
-        elapsed = time.monotonic() - self.started
-        return self.done / elapsed if elapsed > 0 else 0.0
-
-    @property
-    def eta(self) -> float | None:
-        r = self.rate
-        return (self.total - self.done) / r if r > 0 else None
-
-
-@dataclass
-class IndexSummary:
-    new: int = 0
-    changed: int = 0
-    moved: int = 0
-    removed: int = 0
-    unchanged: int = 0
-    failed: int = 0
-    offline: int = 0
-    embedded: int = 0  # files that went through the model (new distinct content)
-    seconds: float = 0.0
-    cancelled: bool = False
-    failures: list[tuple[str, str]] = field(default_factory=list)
-    problems: list[tuple[str, str]] = field(default_factory=list)  # folders that could not be read
-    # Where the embedding phase's wall time went on the model thread (not in to_json):
-    model_seconds: float = 0.0  # in the audio tower (and features, where they run there)
-    wait_decode_seconds: float = 0.0  # waiting for a decode worker: the model starved
-    wait_commit_seconds: float = 0.0  # waiting for the previous commit to finish
-
-    def to_json(self) -> dict:
-        d = {k: getattr(self, k) for k in ("new", "changed", "moved", "removed", "unchanged", "failed",
-                                           "offline", "embedded", "seconds", "cancelled")}
-        d["failures"] = [{"path": p, "error": r} for p, r in self.failures]
-        d["problems"] = [{"path": p, "error": r} for p, r in self.problems]
-        return d
-
-
-ProgressFn = Callable[[Progress], None]
-
-
-def _info_with_metadata(info: FileInfo) -> FileInfo:
-    try:
-        with open(info.path, "rb") as f:  # a file object: soundfile cannot take non-UTF-8 names
-            i = sf.info(f)
-        info.duration, info.sample_rate, info.channels = i.duration, i.samplerate, i.channels
-        info.format, info.subtype = i.format, i.subtype
-    except Exception:  # metadata is a nicety; the vector is what counts
-        pass
-    return info
+__all__ = ["IndexSummary", "Progress", "index_paths"]  # the planning types live in plan.py
 
 
 def _decode_for(path: str, rate: int):
@@ -102,92 +48,11 @@ def index_paths(library: Library, embedder, roots: Iterable[str], *, progress: P
     summary = IndexSummary()
     report = progress or (lambda p: None)
     roots = [os.path.abspath(os.path.expanduser(r)) for r in roots]
-    report(Progress("scanning", 0, 0))
-    scan = scan_folders(roots)
 
-    # 1. Compare what is on disk with the catalog.
-    known = {}
-    for root in roots:
-        if os.path.isdir(root) or root in scan.missing_roots:
-            known.update((r.path, r) for r in library.files_under(root))
-        elif (rec := library.get(root)) is not None:
-            known[root] = rec
-    offline = [p for p, r in known.items() if any(p.startswith(m + os.sep) for m in scan.missing_roots)
-               and r.status != OFFLINE]
-    # Files under a folder we could not list are not gone: keep their records untouched.
-    hidden = [*scan.missing_roots, *scan.unreadable_folders]
-    missing = {p: r for p, r in known.items() if p not in scan.files
-               and not any(p.startswith(m + os.sep) for m in hidden)}
-    summary.problems.extend((p, r) for p, r in scan.problems if p not in scan.files)
-    candidates: list[FileInfo] = []
-    cheap = Batch(offline=offline)
-    summary.offline = len(offline)
-    for path, info in scan.files.items():
-        rec = known.get(path)
-        if rec and rec.size == info.size and rec.mtime_ns == info.mtime_ns and rec.status != OFFLINE:
-            summary.unchanged += 1
-        else:
-            candidates.append(info)
-
-    # 2. Hash what changed: moves, duplicates and touched-but-identical files cost no model time.
-    prog = Progress("hashing", 0, len(candidates))
-    by_hash_missing = {}
-    for p, r in missing.items():
-        if r.hash and r.status == INDEXED:
-            by_hash_missing.setdefault(r.hash, []).append(p)
-    to_embed: dict[str, list[FileInfo]] = {}
-    for info in candidates:
-        if cancel.is_set():
-            break
-        prog.current = info.path
-        rec = known.get(info.path)
-        try:
-            if info.size < 0:
-                raise OSError(scan.reason_for(info.path) or "unreadable")
-            info.hash = content_hash(info.path)
-        except OSError as e:
-            if info.size < 0:
-                reason = str(e)
-            elif isinstance(e, PermissionError):
-                reason = "unreadable: permission denied"
-            elif e.errno == errno.EINVAL and e.strerror:
-                reason = e.strerror
-            else:
-                reason = f"unreadable: {e.strerror or e}"
-            _fail(cheap, summary, prog, info, reason)
-            continue
-        if rec is not None and rec.hash == info.hash and rec.status == INDEXED:
-            cheap.reused.append((_info_with_metadata(info), rec.vector_id))
-            summary.unchanged += 1
-        elif rec is None and by_hash_missing.get(info.hash):
-            old = by_hash_missing[info.hash].pop()
-            missing.pop(old, None)
-            cheap.moved.append((old, info))
-            summary.moved += 1
-        elif (vid := library.vector_for_hash(info.hash)) is not None:
-            cheap.reused.append((_info_with_metadata(info), vid))
-            _count_new(summary, rec)
-        elif rec is not None and rec.status == FAILED and rec.hash == info.hash:
-            summary.failed += 1  # same bytes failed before; keep the reason, skip the decode
-            summary.failures.append((info.path, rec.error or "failed"))
-            cheap.failed.append((info, rec.error or "failed"))
-        else:
-            to_embed.setdefault(info.hash, []).append(info)
-            _count_new(summary, rec)
-        prog.done += 1
-        report(prog)
-    if not cancel.is_set():  # an interrupted hash pass may not have seen every move yet
-        cheap.removed = list(missing)
-        summary.removed = len(missing)
-    library.commit(cheap)
-    for root in roots:
-        if os.path.isdir(root):
-            library.add_folder(root)
+    plan = plan_changes(library, roots, summary, report, cancel)
 
     # 3. Embed new content, one file per distinct hash; byte-identical copies reuse its vector.
-    firsts = [infos[0] for infos in to_embed.values()]
-    prog = Progress("embedding", 0, sum(len(v) for v in to_embed.values()), errors=prog.errors)
-    changed = {i.path for i in candidates if i.path in known}
+    firsts, to_embed, changed, prog = plan.firsts, plan.groups, plan.changed, plan.prog
     if firsts:
         report(prog)  # "embedding 0/N": the long phase starts now
     _embed(library, embedder, firsts, to_embed, changed, summary, prog, report, cancel, files_per_batch,
@@ -197,20 +62,6 @@ def index_paths(library: Library, embedder, roots: Iterable[str], *, progress: P
     prog.phase = "done"
     report(prog)
     return summary
-
-
-def _count_new(summary: IndexSummary, rec) -> None:
-    if rec is None:
-        summary.new += 1
-    else:
-        summary.changed += 1
-
-
-def _fail(batch: Batch, summary: IndexSummary, prog: Progress, info: FileInfo, reason: str) -> None:
-    batch.failed.append((info, reason))
-    summary.failed += 1
-    summary.failures.append((info.path, reason))
-    prog.errors.append((info.path, reason))
 
 
 @dataclass
@@ -311,15 +162,7 @@ def _embed(library, embedder, firsts, groups, changed, summary, prog, report, ca
 
     def do_commit(b: Batch) -> int:
         """Commit thread: the batch, then byte-identical copies of what it embedded."""
-        library.commit(b)
-        dupes = Batch()
-        for info, _ in b.embedded:
-            rest = groups[info.hash][1:]
-            if rest:
-                vid = library.vector_for_hash(info.hash)
-                dupes.reused.extend((_info_with_metadata(i), vid) for i in rest)
-        library.commit(dupes)
-        return len(dupes.reused)
+        return commit_with_copies(library, b, groups)
 
     def wait_commit() -> None:
         nonlocal committing
