@@ -43,6 +43,9 @@ SMALL_JOB_FILES = 200
 DECODE_TASK_MEMORY = 512 * 2**20  # measured up to 285 MiB per decode worker (torch imported)
 
 
+_owned = False  # whether this process's Ray was started or attached by `connect`
+
+
 class ClusterError(Exception):
     """A cluster problem the user can act on; the message is one line, the library untouched."""
 
@@ -90,11 +93,18 @@ def to_remote(path: str, path_map: list[tuple[str, str]]) -> str:
 # -- connecting ---------------------------------------------------------------------------
 
 def connect(address: str, num_cpus: int | None = None) -> None:
-    """Start a local Ray (`local`) or attach to a running cluster (`HOST:PORT`, `ray://HOST:PORT`)."""
+    """Start a local Ray (`local`) or attach to a running cluster (`HOST:PORT`, `ray://HOST:PORT`).
+
+    A Ray this process already holds (a program embedding soundfinder, the tests) is used as
+    it is, and `disconnect` leaves it running."""
+    global _owned
     try:
         import ray
     except ImportError:
         raise ClusterError(f"--cluster needs Ray: {INSTALL_HINT}") from None
+    if ray.is_initialized():
+        _configure_data()
+        return
     # Ray's own notes (token auth is on, execution plans, tuning hints) are not the user's
     # business here; errors still show.
     kwargs: dict = {"logging_level": logging.ERROR, "log_to_driver": False}
@@ -107,6 +117,11 @@ def connect(address: str, num_cpus: int | None = None) -> None:
         ray.init(**kwargs)
     except Exception as e:
         raise ClusterError(explain_connect_error(e, address)) from None
+    _owned = True
+    _configure_data()
+
+
+def _configure_data() -> None:
     import ray.data
 
     logging.getLogger("ray.data").setLevel(logging.ERROR)  # after the import, which configures it
@@ -117,10 +132,13 @@ def connect(address: str, num_cpus: int | None = None) -> None:
 
 
 def disconnect() -> None:
-    try:
-        import ray
-    except ImportError:
+    """Shut down the Ray `connect` started or attached to (not one the caller already held)."""
+    global _owned
+    if not _owned:
         return
+    import ray
+
+    _owned = False
     if ray.is_initialized():
         ray.shutdown()
 
