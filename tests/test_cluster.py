@@ -290,3 +290,74 @@ def test_an_actor_killed_mid_run_does_not_stop_the_job(tmp_path, ray_home, tiny_
     recs = _records(library)
     assert len(recs) == n and all(r.status == "indexed" for r, _ in recs.values())
     assert len({r.vector_id for r, _ in recs.values()}) == n
+
+
+# -- attaching to a cluster started with `ray start --head` (token auth) -------------------------
+
+HEAD = r"""
+set -u
+cd "$D"
+ip link set lo up 2>/dev/null || true  # a fresh network namespace has only a loopback, down
+ray start --head --node-ip-address=127.0.0.1 --port="$PORT" --num-cpus=2 --include-dashboard=false \
+  --temp-dir="$D/r" --disable-usage-stats >start.log 2>&1 || { echo "ray start failed"; cat start.log; exit 3; }
+python -m soundfinder index --json --cluster "127.0.0.1:$PORT" "$FOLDER" >out.json 2>err.txt; echo $? >rc
+if [ "$ISOLATED" = 1 ]; then ray stop >stop.log 2>&1; echo $? >stop_rc; fi
+"""
+
+
+def _isolation() -> list[str]:
+    """A private PID + network namespace: `ray stop` there sees only the cluster this test
+    starts, and the cluster can listen on nothing but the loopback. [] where not allowed."""
+    for cmd in (["unshare", "-pfn", "--mount-proc"], ["unshare", "-rpfn", "--mount-proc"]):
+        try:
+            if subprocess.run([*cmd, "true"], capture_output=True, timeout=20).returncode == 0:
+                return cmd
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return []
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="unshare and /proc")
+def test_attach_to_a_head_with_token_auth_then_ray_stop(tmp_path, ray_home, tiny_model_dir):
+    import secrets
+    import socket
+
+    folder = _many_files(tmp_path / "takes", 6)
+    library = tmp_path / "lib"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    wrap = _isolation()
+    env = dict(_env(ray_home, tiny_model_dir, library), D=str(ray_home), PORT=str(port), FOLDER=str(folder),
+               ISOLATED="1" if wrap else "0", RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(32))
+    proc = subprocess.Popen([*wrap, "bash", "-c", HEAD], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        out, _ = proc.communicate(timeout=RUN_TIMEOUT)
+    finally:
+        if not wrap:  # no private namespace: stop exactly this cluster's processes, by pid
+            ours = [int(p) for p in os.listdir("/proc") if p.isdigit() and _cmdline_has(int(p), str(ray_home))]
+            tree = {d for p in ours for d in _descendants(p)}
+            for pid in ours:
+                try:
+                    os.kill(pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+            _end([*ours, *tree])
+    assert proc.returncode == 0, out.decode()[-3000:]
+    assert "127.0.0.1" in (ray_home / "start.log").read_text()
+    rc = (ray_home / "rc").read_text().strip()
+    assert rc == "0", (ray_home / "err.txt").read_text()[-3000:]
+    summary = json.loads((ray_home / "out.json").read_text())
+    assert summary["new"] == 6 and summary["embedded"] == 6
+    assert len(_records(library)) == 6
+    if wrap:
+        assert (ray_home / "stop_rc").read_text().strip() == "0"
+        assert "Stopped all" in (ray_home / "stop.log").read_text()
+
+
+def _cmdline_has(pid: int, text: str) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return text.encode() in f.read()
+    except OSError:
+        return False

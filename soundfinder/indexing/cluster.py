@@ -174,7 +174,10 @@ def explain_connect_error(e: BaseException, address: str) -> str:
                 f"RAY_AUTH_TOKEN (or ~/.ray/auth_token) to the cluster's token (`ray get-auth-token` on "
                 f"its head node)")
     if isinstance(e, ConnectionError | TimeoutError):
-        return f"cannot reach a Ray cluster at {address}: {first}"
+        # The port answered (`_probe`), so the usual cause is a token Ray refused.
+        return (f"cannot reach a Ray cluster at {address}: {first}; its port answers, so if the cluster "
+                f"uses token authentication set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN to its token "
+                f"(`ray get-auth-token` on the head node)")
     return f"could not start or attach Ray at {address}: {first}"
 
 
