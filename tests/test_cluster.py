@@ -42,6 +42,27 @@ def ray_home(monkeypatch):
     shutil.rmtree(d, ignore_errors=True)
 
 
+@pytest.fixture(scope="module")
+def shared_ray():
+    """One local Ray (2 CPUs) for the in-process CLI runs of this module: `connect` uses a Ray
+    the process already holds, so they pay Ray's start-up once."""
+    d = Path(tempfile.mkdtemp(prefix="sfray", dir="/tmp" if os.path.isdir("/tmp") else None))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("RAY_TMPDIR", str(d))
+        mp.setenv("HOME", str(d))
+        for var in ("RAY_ADDRESS", "RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"):
+            mp.delenv(var, raising=False)
+        import logging
+
+        ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.ERROR,
+                 log_to_driver=False)
+        try:
+            yield d
+        finally:
+            ray.shutdown()
+            shutil.rmtree(d, ignore_errors=True)
+
+
 def _records(library: Path) -> dict:
     from soundfinder.library import Library
 
@@ -57,7 +78,7 @@ def _fields(r) -> dict:
     return {k: v for k, v in r.__dict__.items() if k not in ("id", "vector_id", "tags")}
 
 
-def test_cluster_output_equals_the_local_pipeline(cli, sample_folder, tmp_path, ray_home):
+def test_cluster_output_equals_the_local_pipeline(cli, sample_folder, tmp_path, shared_ray):
     shutil.copy(sample_folder / "Drums" / "Kick_808.wav", sample_folder / "Kick_copy.wav")  # a duplicate
     code, out, err = cli("index", "--json", "--cluster", "local", "--actors", "1:2", str(sample_folder))
     assert code == 0, err
@@ -115,8 +136,20 @@ def test_stage_one_turns_a_corrupt_file_into_an_error_row(embedder, tmp_path):
     assert mel.size == expected.size
 
 
-def test_flag_errors_are_one_line_and_leave_the_library_untouched(cli, sample_folder, ray_home, monkeypatch,
-                                                                  tiny_model_dir):
+def test_a_model_actor_that_cannot_load_answers_fatal_rows(embedder, tiny_model_dir, tmp_path):
+    from soundfinder.indexing.cluster_workers import EmbedActor
+
+    batch = {"key": np.array([0]), "window": np.array([0]), "windows": np.array([1]), "error": np.array([""]),
+             "mel": np.array([b""], dtype=object), "duration": np.array([1.0]), "source_rate": np.array([48000]),
+             "channels": np.array([1]), "format": np.array(["WAV"]), "subtype": np.array(["PCM_16"])}
+    missing = EmbedActor(str(tmp_path / "nowhere"), embedder.space.id, "cpu", "auto", (1001, 64))
+    assert missing.fatal.startswith("could not load the model on node") and "\n" not in missing.fatal
+    assert list(missing(batch)["fatal"]) == [missing.fatal]
+    other = EmbedActor(str(tiny_model_dir), "some-other-space", "cpu", "auto", (1001, 64))
+    assert "not the driver's some-other-space" in other.fatal
+
+
+def test_flag_errors_are_one_line_and_leave_the_library_untouched(cli, sample_folder, monkeypatch):
     import socket
 
     with socket.socket() as s:
@@ -133,7 +166,7 @@ def test_flag_errors_are_one_line_and_leave_the_library_untouched(cli, sample_fo
     assert not cli.library.exists()
 
 
-def test_unreadable_paths_and_a_missing_model_on_the_workers(cli, sample_folder, ray_home, tiny_model_dir):
+def test_unreadable_paths_a_missing_model_or_gpu_on_the_workers(cli, sample_folder, shared_ray, tiny_model_dir):
     cli.library.mkdir()
     (cli.library / "marker").write_text("x")
     code, out, err = cli("index", "--cluster", "local", "--path-map", f"{sample_folder}=/nonexistent/samples",
@@ -143,7 +176,10 @@ def test_unreadable_paths_and_a_missing_model_on_the_workers(cli, sample_folder,
     code, out, err = cli("index", "--cluster", "local", "--path-map", f"{tiny_model_dir}=/nonexistent/model",
                          str(sample_folder))
     assert code == 1 and "model folder /nonexistent/model is missing on node" in err, err
+    code, out, err = cli("index", "--cluster", "local", "--gpus-per-actor", "1", str(sample_folder))
+    assert code == 1 and "needs 1 GPU(s); the cluster has 0" in err, err
     assert sorted(p.name for p in cli.library.iterdir()) == ["marker"]
+    assert ray.is_initialized()  # a Ray the caller holds is left running
 
 
 def test_version_mismatch_is_one_line():

@@ -102,6 +102,8 @@ def connect(address: str, num_cpus: int | None = None) -> None:
         import ray
     except ImportError:
         raise ClusterError(f"--cluster needs Ray: {INSTALL_HINT}") from None
+    if address != "local":
+        _probe(address)
     if ray.is_initialized():
         _configure_data()
         return
@@ -111,7 +113,6 @@ def connect(address: str, num_cpus: int | None = None) -> None:
     if address == "local":
         kwargs.update(address="local", num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False)
     else:
-        _probe(address)
         kwargs["address"] = address
     try:
         ray.init(**kwargs)
@@ -190,6 +191,11 @@ def preflight(roots: list[str], model: str, opts: ClusterOptions) -> None:
     from soundfinder import __version__
     from soundfinder.indexing.cluster_workers import check_node
 
+    gpus = float(ray.cluster_resources().get("GPU", 0))
+    if opts.gpus_per_actor and gpus < opts.gpus_per_actor * opts.actors[0]:
+        raise ClusterError(f"--gpus-per-actor {opts.gpus_per_actor:g} with --actors {opts.actors[0]}:"
+                           f"{opts.actors[1]} needs {opts.gpus_per_actor * opts.actors[0]:g} GPU(s); the cluster "
+                           f"has {gpus:g} (leave --gpus-per-actor out to run the model on CPUs)")
     remote_roots = [(r, to_remote(r, opts.path_map)) for r in roots]
     model_dir = to_remote(os.path.abspath(model), opts.path_map) if os.path.isdir(model) else None
     check = ray.remote(num_cpus=0)(check_node)
