@@ -40,6 +40,7 @@ INSTALL_HINT = 'pip install "soundfinder[cluster]"'
 # to start plus a model load per actor, which the local pipeline (~5-10 files/s on a laptop
 # CPU with the real model) spends on ~50-100 files. bench/cluster.py measures both.
 SMALL_JOB_FILES = 200
+MAX_BLOCKS = 4096
 DECODE_TASK_MEMORY = 512 * 2**20  # measured up to 285 MiB per decode worker (torch imported)
 
 
@@ -259,7 +260,10 @@ def build_dataset(embedder, firsts: list[FileInfo], opts: ClusterOptions, model:
 
     items = [{"key": i, "path": to_remote(info.path, opts.path_map)} for i, info in enumerate(firsts)]
     per_task = max(1, opts.files_per_task)
-    ds = ray.data.from_items(items, override_num_blocks=max(1, -(-len(items) // per_task)))
+    # One block per task's worth of files, up to MAX_BLOCKS (Ray Data tracks every block; past
+    # that a block holds more files and its task works through them batch by batch).
+    blocks = max(1, min(-(-len(items) // per_task), MAX_BLOCKS))
+    ds = ray.data.from_items(items, override_num_blocks=blocks)
     # `memory` reserves room for a decode (at most MAX_WINDOWS windows are decoded) and, being a
     # resource the actors do not ask for, keeps Ray Data from fusing decoding into the model
     # actors: the two stages stay apart and overlap, like the local pipeline's threads.
