@@ -114,28 +114,7 @@ def plan_changes(library: Library, roots: list[str], summary: IndexSummary, repo
     scan = scan_folders(roots)
 
     # 1. Compare what is on disk with the catalog.
-    known = {}
-    for root in roots:
-        if os.path.isdir(root) or root in scan.missing_roots:
-            known.update((r.path, r) for r in library.files_under(root))
-        elif (rec := library.get(root)) is not None:
-            known[root] = rec
-    offline = [p for p, r in known.items() if any(p.startswith(m + os.sep) for m in scan.missing_roots)
-               and r.status != OFFLINE]
-    # Files under a folder we could not list are not gone: keep their records untouched.
-    hidden = [*scan.missing_roots, *scan.unreadable_folders]
-    missing = {p: r for p, r in known.items() if p not in scan.files
-               and not any(p.startswith(m + os.sep) for m in hidden)}
-    summary.problems.extend((p, r) for p, r in scan.problems if p not in scan.files)
-    candidates: list[FileInfo] = []
-    cheap = Batch(offline=offline)
-    summary.offline = len(offline)
-    for path, info in scan.files.items():
-        rec = known.get(path)
-        if rec and rec.size == info.size and rec.mtime_ns == info.mtime_ns and rec.status != OFFLINE:
-            summary.unchanged += 1
-        else:
-            candidates.append(info)
+    known, missing, candidates, cheap = _compare(library, roots, scan, summary)
 
     # 2. Hash what changed: moves, duplicates and touched-but-identical files cost no model time.
     prog = Progress("hashing", 0, len(candidates))
@@ -154,15 +133,7 @@ def plan_changes(library: Library, roots: list[str], summary: IndexSummary, repo
                 raise OSError(scan.reason_for(info.path) or "unreadable")
             info.hash = content_hash(info.path)
         except OSError as e:
-            if info.size < 0:
-                reason = str(e)
-            elif isinstance(e, PermissionError):
-                reason = "unreadable: permission denied"
-            elif e.errno == errno.EINVAL and e.strerror:
-                reason = e.strerror
-            else:
-                reason = f"unreadable: {e.strerror or e}"
-            record_failure(cheap, summary, prog, info, reason)
+            record_failure(cheap, summary, prog, info, _unreadable(e, info))
             continue
         if rec is not None and rec.hash == info.hash and rec.status == INDEXED:
             cheap.reused.append((info_with_metadata(info), rec.vector_id))
@@ -196,6 +167,45 @@ def plan_changes(library: Library, roots: list[str], summary: IndexSummary, repo
     prog = Progress("embedding", 0, sum(len(v) for v in to_embed.values()), errors=prog.errors)
     changed = {i.path for i in candidates if i.path in known}
     return Plan(firsts, to_embed, changed, prog)
+
+
+def _compare(library: Library, roots: list[str], scan, summary: IndexSummary):
+    """Step 1: the catalog's records under `roots` against the scan. Returns (known records,
+    missing records, candidates to hash, the cheap batch so far: files gone offline)."""
+    known = {}
+    for root in roots:
+        if os.path.isdir(root) or root in scan.missing_roots:
+            known.update((r.path, r) for r in library.files_under(root))
+        elif (rec := library.get(root)) is not None:
+            known[root] = rec
+    offline = [p for p, r in known.items() if any(p.startswith(m + os.sep) for m in scan.missing_roots)
+               and r.status != OFFLINE]
+    # Files under a folder we could not list are not gone: keep their records untouched.
+    hidden = [*scan.missing_roots, *scan.unreadable_folders]
+    missing = {p: r for p, r in known.items() if p not in scan.files
+               and not any(p.startswith(m + os.sep) for m in hidden)}
+    summary.problems.extend((p, r) for p, r in scan.problems if p not in scan.files)
+    candidates: list[FileInfo] = []
+    cheap = Batch(offline=offline)
+    summary.offline = len(offline)
+    for path, info in scan.files.items():
+        rec = known.get(path)
+        if rec and rec.size == info.size and rec.mtime_ns == info.mtime_ns and rec.status != OFFLINE:
+            summary.unchanged += 1
+        else:
+            candidates.append(info)
+    return known, missing, candidates, cheap
+
+
+def _unreadable(e: OSError, info: FileInfo) -> str:
+    """The catalog's reason for a file that could not be hashed."""
+    if info.size < 0:
+        return str(e)
+    if isinstance(e, PermissionError):
+        return "unreadable: permission denied"
+    if e.errno == errno.EINVAL and e.strerror:
+        return e.strerror
+    return f"unreadable: {e.strerror or e}"
 
 
 def commit_with_copies(library: Library, batch: Batch, groups: dict[str, list[FileInfo]]) -> int:
