@@ -265,7 +265,7 @@ def _run_and_wait(args, env, until, timeout=RUN_TIMEOUT):
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_driver_killed_then_rerun_commits_every_file_exactly_once(tmp_path, ray_home, tiny_model_dir):
-    n = 48
+    n = 96  # three commits of 32: a state between two commits lasts long enough to be seen
     folder = _many_files(tmp_path / "takes", n)
     library = tmp_path / "lib"
     env = _env(ray_home, tiny_model_dir, library)
@@ -300,7 +300,7 @@ def test_driver_killed_then_rerun_commits_every_file_exactly_once(tmp_path, ray_
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_an_actor_killed_mid_run_does_not_stop_the_job(tmp_path, ray_home, tiny_model_dir):
-    n = 48
+    n = 96
     folder = _many_files(tmp_path / "takes", n)
     library = tmp_path / "lib"
     env = _env(ray_home, tiny_model_dir, library)
@@ -333,12 +333,18 @@ def test_an_actor_killed_mid_run_does_not_stop_the_job(tmp_path, ray_home, tiny_
 HEAD = r"""
 set -u
 cd "$D"
-ip link set lo up 2>/dev/null || true  # a fresh network namespace has only a loopback, down
-ray start --head --node-ip-address=127.0.0.1 --port="$PORT" --num-cpus=2 --include-dashboard=false \
+"$PY" -c "$LO_UP" || true  # a fresh network namespace has only a loopback, and it is down
+"$RAY" start --head --node-ip-address=127.0.0.1 --port="$PORT" --num-cpus=2 --include-dashboard=false \
   --temp-dir="$D/r" --disable-usage-stats >start.log 2>&1 || { echo "ray start failed"; cat start.log; exit 3; }
-python -m soundfinder index --json --cluster "127.0.0.1:$PORT" "$FOLDER" >out.json 2>err.txt; echo $? >rc
-if [ "$ISOLATED" = 1 ]; then ray stop >stop.log 2>&1; echo $? >stop_rc; fi
+"$PY" -m soundfinder index --json --cluster "127.0.0.1:$PORT" "$FOLDER" >out.json 2>err.txt; echo $? >rc
+if [ "$ISOLATED" = 1 ]; then "$RAY" stop >stop.log 2>&1; echo $? >stop_rc; fi
 """
+
+
+# `ip link set lo up` without iproute2: SIOCGIFFLAGS, then SIOCSIFFLAGS with IFF_UP.
+LO_UP = ("import fcntl, socket, struct; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
+         "f = struct.unpack('16sH14s', fcntl.ioctl(s, 0x8913, struct.pack('16sH14s', b'lo', 0, b'')))[1]; "
+         "fcntl.ioctl(s, 0x8914, struct.pack('16sH14s', b'lo', f | 1, b''))")
 
 
 def _isolation() -> list[str]:
@@ -365,7 +371,8 @@ def test_attach_to_a_head_with_token_auth_then_ray_stop(tmp_path, ray_home, tiny
         port = s.getsockname()[1]
     wrap = _isolation()
     env = dict(_env(ray_home, tiny_model_dir, library), D=str(ray_home), PORT=str(port), FOLDER=str(folder),
-               ISOLATED="1" if wrap else "0", RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(32))
+               ISOLATED="1" if wrap else "0", RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(32),
+               PY=sys.executable, RAY=str(Path(sys.executable).with_name("ray")), LO_UP=LO_UP)
     proc = subprocess.Popen([*wrap, "bash", "-c", HEAD], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         out, _ = proc.communicate(timeout=RUN_TIMEOUT)
