@@ -66,11 +66,14 @@ def _records(library: Path) -> dict:
     from soundfinder.library import Library
 
     with Library.open(library, readonly=True) as lib:
-        out = {}
-        for r in lib.files():
-            vec = lib.vector(r.vector_id) if r.vector_id is not None else None
-            out[r.path] = (r, vec)
-        return out
+        return {r.path: (r, lib.vector(r.vector_id) if r.vector_id is not None else None) for r in lib.files()}
+
+
+def _descriptors(library: Path) -> dict:
+    from soundfinder.library import Library
+
+    with Library.open(library, readonly=True) as lib:
+        return lib.descriptors.get_many(r.hash for r in lib.files())
 
 
 def _fields(r) -> dict:
@@ -98,6 +101,8 @@ def test_cluster_output_equals_the_local_pipeline(cli, sample_folder, tmp_path, 
             assert vec is None
         else:
             assert float(np.dot(vec, lvec)) >= 0.99999, path
+    descs = [_descriptors(lib) for lib in (cli.library, local_lib)]
+    assert descs[0] == descs[1] and len(descs[0]) == len({r.hash for r, v in a.values() if v is not None})
     # The corrupt file is an error row: failed, with the local pipeline's own reason.
     broken = a[str(sample_folder / "FX" / "broken.wav")][0]
     assert broken.status == "failed" and broken.error and "not audio" in broken.error
@@ -131,7 +136,7 @@ def test_stage_one_turns_a_corrupt_file_into_an_error_row(embedder, tmp_path):
     assert list(rows["key"]) == [0, 0, 1, 2] and list(rows["windows"]) == [2, 2, 0, 0]
     assert rows["error"][0] == "" and rows["error"][2] and rows["error"][3]
     mel = np.frombuffer(rows["mel"][0], dtype=np.float32)
-    expected = embedder.audio_inputs(embedder.windows(np.zeros(1, np.float32)))[0].numpy()
+    expected = embedder.audio_inputs(embedder.windows(np.zeros(1, np.float32)))[0].float().numpy()
     assert mel.size == expected.size
 
 
@@ -140,7 +145,8 @@ def test_a_model_actor_that_cannot_load_answers_fatal_rows(embedder, tiny_model_
 
     batch = {"key": np.array([0]), "window": np.array([0]), "windows": np.array([1]), "error": np.array([""]),
              "mel": np.array([b""], dtype=object), "duration": np.array([1.0]), "source_rate": np.array([48000]),
-             "channels": np.array([1]), "format": np.array(["WAV"]), "subtype": np.array(["PCM_16"])}
+             "channels": np.array([1]), "format": np.array(["WAV"]), "subtype": np.array(["PCM_16"]),
+             "warning": np.array([""]), "descriptors": np.array([""])}
     missing = EmbedActor(str(tmp_path / "nowhere"), embedder.space.id, "cpu", "auto", (1001, 64))
     assert missing.fatal.startswith("could not load the model on node") and "\n" not in missing.fatal
     assert list(missing(batch)["fatal"]) == [missing.fatal]
@@ -263,8 +269,7 @@ def _run_and_wait(args, env, until, timeout=RUN_TIMEOUT):
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_driver_killed_then_rerun_commits_every_file_exactly_once(tmp_path, ray_home, tiny_model_dir):
     n = 96  # three commits of 32: a state between two commits lasts long enough to be seen
-    folder = _many_files(tmp_path / "takes", n)
-    library = tmp_path / "lib"
+    folder, library = _many_files(tmp_path / "takes", n), tmp_path / "lib"
     env = _env(ray_home, tiny_model_dir, library)
     seen = {}
 
@@ -297,8 +302,7 @@ def test_driver_killed_then_rerun_commits_every_file_exactly_once(tmp_path, ray_
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_an_actor_killed_mid_run_does_not_stop_the_job(tmp_path, ray_home, tiny_model_dir):
     n = 96
-    folder = _many_files(tmp_path / "takes", n)
-    library = tmp_path / "lib"
+    folder, library = _many_files(tmp_path / "takes", n), tmp_path / "lib"
     env = _env(ray_home, tiny_model_dir, library)
     killed, tree = [], {}
 
@@ -359,8 +363,7 @@ def _isolation() -> list[str]:
 def test_attach_to_a_head_with_token_auth_then_ray_stop(tmp_path, ray_home, tiny_model_dir):
     import secrets
 
-    folder = _many_files(tmp_path / "takes", 6)
-    library = tmp_path / "lib"
+    folder, library = _many_files(tmp_path / "takes", 6), tmp_path / "lib"
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
