@@ -10,6 +10,7 @@ import os
 
 from soundfinder import config
 from soundfinder.cli.analysis import add_filter_args
+from soundfinder.cli.cluster import add_cluster_flags
 from soundfinder.cli.common import (
     CliError,
     ProgressPrinter,
@@ -27,6 +28,10 @@ def cmd_index(args) -> int:
     for p in args.paths:
         if not os.path.exists(p):
             raise CliError(f"no such file or folder: {p}")
+    if args.cluster:
+        from soundfinder.cli.cluster import cmd_index_cluster
+
+        return cmd_index_cluster(args, print_index_summary)
     embedder = load_embedder(args)
     printer = ProgressPrinter()
     with open_library(args, embedder) as lib:
@@ -34,6 +39,11 @@ def cmd_index(args) -> int:
             summary = index_paths(lib, embedder, args.paths, progress=printer)
         finally:
             printer.close()
+    print_index_summary(args, summary)
+    return 0
+
+
+def print_index_summary(args, summary) -> None:
     if args.json:
         print_json(summary.to_json())
     else:
@@ -47,7 +57,6 @@ def cmd_index(args) -> int:
             print(f"  ... and {len(s.failures) - 50} more (soundfinder list --failed)")
         for path, reason in s.problems:
             print(f"  skipped folder: {display(path)}: {reason} (its files are kept as they were)")
-    return 0
 
 
 def _print_hits(hits, as_json: bool, descs=None) -> None:
@@ -195,6 +204,7 @@ def register(sub) -> None:
     s = sub.add_parser("index", help="add folders or files to the library and embed new sounds")
     s.add_argument("paths", nargs="+", metavar="PATH")
     s.add_argument("--json", action="store_true", help="print the summary as JSON")
+    add_cluster_flags(s)
     s.set_defaults(func=cmd_index)
 
     s = sub.add_parser("search", help="find sounds matching a description")

@@ -22,21 +22,8 @@ import numpy as np
 
 from soundfinder.audio import DecodeError, decode
 from soundfinder.indexing.describe import describe
+from soundfinder.indexing.plan import commit_with_copies, record_decode_failure
 from soundfinder.library import Batch, FileInfo, Library
-
-
-def info_with_metadata(info: FileInfo) -> FileInfo:
-    """`info` with duration, rate and format filled in from the file's header, where readable."""
-    import soundfile as sf
-
-    try:
-        with open(info.path, "rb") as f:  # a file object: soundfile cannot take non-UTF-8 names
-            i = sf.info(f)
-        info.duration, info.sample_rate, info.channels = i.duration, i.samplerate, i.channels
-        info.format, info.subtype = i.format, i.subtype
-    except Exception:  # metadata is a nicety; the vector is what counts
-        pass
-    return info
 
 
 @dataclass
@@ -170,8 +157,8 @@ class Committer:
         self.summary.embedded += 1
         self.prog.done += 1
 
-    def failed(self, info: FileInfo, reason: str) -> None:
-        fail(self.batch, self.summary, self.prog, info, reason)
+    def failed(self, info: FileInfo, reason: str, changed: set[str]) -> None:
+        record_decode_failure(self.batch, self.summary, self.prog, info, reason, changed)
 
     def due(self) -> bool:
         return len(self.batch) >= self.files_per_batch or time.monotonic() - self.last > self.commit_seconds
@@ -196,27 +183,7 @@ class Committer:
 
     def _commit(self, batch: Batch) -> int:
         """Commit thread: the batch, its descriptors, then byte-identical copies of what it embedded."""
-        self.library.commit(batch)
-        self.library.descriptors.put_many((i.hash, self.rows.pop(i.hash)) for i, _ in batch.embedded
-                                          if i.hash in self.rows)
-        dupes = Batch()
-        for info, _ in batch.embedded:
-            rest = self.groups[info.hash][1:]
-            if rest:
-                vid = self.library.vector_for_hash(info.hash)
-                for copy in rest:
-                    copy.warning = info.warning  # same bytes, same repair
-                    dupes.reused.append((info_with_metadata(copy), vid))
-        self.library.commit(dupes)
-        return len(dupes.reused)
-
-
-def fail(batch: Batch, summary, prog, info: FileInfo, reason: str) -> None:
-    """Record a file that cannot be indexed, in the batch and in the run's report."""
-    batch.failed.append((info, reason))
-    summary.failed += 1
-    summary.failures.append((info.path, reason))
-    prog.errors.append((info.path, reason))
+        return commit_with_copies(self.library, batch, self.groups, self.rows)
 
 
 def embed_new(library: Library, embedder, groups: dict[str, list[FileInfo]], changed: set[str], summary,
@@ -279,12 +246,7 @@ def _run(embedder, firsts, pool, batcher: WindowBatcher, committer: Committer, c
             summary.wait_decode_seconds += time.perf_counter() - t0
             prog.current = info.path
             if isinstance(result, DecodeError):
-                committer.failed(info, result.reason)
-                if info.path in changed:  # it was counted as changed/new before we knew
-                    summary.changed -= 1
-                else:
-                    summary.new -= 1
-                prog.done += 1
+                committer.failed(info, result.reason, changed)
             else:
                 if result.descriptors is not None:
                     committer.described(info.hash, *result.descriptors)
