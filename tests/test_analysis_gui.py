@@ -14,7 +14,7 @@ from soundfinder.query.filters import SoundFilter
 
 def _hit(name: str, score: float, desc: DescriptorRow | None) -> TaggedHit:
     rec = FileRecord(1, f"/s/{name}", 1, 1, name, 2.0, 44100, 2, "WAV", "PCM_16", "indexed", None, 0)
-    return TaggedHit(score, rec, frozenset(), desc)
+    return TaggedHit(score, rec, user_tags=frozenset(), descriptors=desc)
 
 
 def test_bpm_key_and_type_columns_show_and_sort(qtbot):

@@ -261,7 +261,9 @@ def test_settings_persist_across_restart(qtbot, open_window, tmp_path, user_sett
     second = open_window(tmp_path / "lib")
     assert not second.search_bar.autoplay.isChecked()
     assert second.search_bar.volume.value() == 35
-    assert (second.width(), second.height()) == size == (780, 560)
+    assert size == (780, 560)
+    # Restored (the default is 1320x820); Qt may round the restored frame by a pixel.
+    assert abs(second.width() - 780) <= 2 and abs(second.height() - 560) <= 2, (second.width(), second.height())
 
 
 def test_volume_drag_writes_settings_once_off_the_ui_thread(qtbot, open_window, tmp_path, monkeypatch):

@@ -189,3 +189,17 @@ def test_cli_render(cli, tmp_path):
     assert digest(src) == before
     code, _, err = cli("render", str(src), "--key", "A minor", "--source-bpm", "120", "--out", str(out))
     assert code == 2 and "key" in err
+
+
+def test_cli_render_uses_the_librarys_analysis(cli, tmp_path):
+    """A loop indexed (and analysed) in the library needs no --source-bpm."""
+    folder = tmp_path / "loops"
+    folder.mkdir()
+    src = folder / "groove 120bpm.wav"  # the name carries the tempo (analysis rule: name evidence)
+    click_loop(src, bpm=120, bars=2)
+    code, _, err = cli("index", str(folder))
+    assert code == 0, err
+    out = tmp_path / "fitted.wav"
+    code, _, err = cli("render", str(src), "--bpm", "96", "--out", str(out))
+    assert code == 0, err
+    assert sf.info(str(out)).duration == pytest.approx(sf.info(str(src)).duration * 120 / 96, rel=0.005)

@@ -159,7 +159,7 @@ def test_window_remembers_the_project_and_syncs_audition(qtbot, tmp_path, tiny_m
     root = tmp_path / "library"
     with Library.open(root, space=embedder.space) as lib:
         index_paths(lib, embedder, [str(samples)])
-    monkeypatch.setattr(sync_controller, "record_facts", lambda r: {"bpm": 120.0, "kind": "loop"})
+    monkeypatch.setattr(sync_controller, "hit_facts", lambda h: {"bpm": 120.0, "kind": "loop"})
 
     def open_window():
         w = MainWindow({"library": str(root), "model": str(tiny_model_dir), "device": "cpu"}, embedder=embedder)
@@ -203,3 +203,15 @@ def test_link_follows_a_peer_tempo(qtbot):
     finally:
         bar.close_link()
         daw.stop()
+
+
+def test_result_rows_give_their_analysis_to_the_auditioner():
+    from soundfinder.gui.bridge import TaggedHit
+    from soundfinder.gui.sync_controller import hit_facts
+    from soundfinder.library import FileRecord
+    from soundfinder.library.descriptors import DescriptorRow
+
+    rec = FileRecord(1, "/s/a.wav", 1, 1, "a", 2.0, 44100, 2, "WAV", "PCM_16", "indexed", None, 0)
+    hit = TaggedHit(0.5, rec, descriptors=DescriptorRow(bpm=124.0, key="A minor", kind="loop"))
+    assert hit_facts(hit) == {"bpm": 124.0, "key": "A minor", "kind": "loop", "pitch": None}
+    assert hit_facts(TaggedHit(0.5, rec)) == {"bpm": None, "key": None, "kind": None, "pitch": None}

@@ -41,10 +41,11 @@ def known_facts(args, path: str) -> dict:
     facts = {"bpm": None, "key": None, "kind": None, "pitch": None}
     try:
         with Library.open(str(config.get("library", args.library)), readonly=True) as lib:
-            facts.update(lib.sound_facts(path))
-    except (LibraryError, OSError, AttributeError):
-        pass
-    return facts
+            record = lib.get(path)
+            desc = lib.descriptors.get(record.hash) if record is not None else None
+    except (LibraryError, OSError):
+        return facts
+    return {name: getattr(desc, name, None) for name in facts}
 
 
 def cmd_render(args) -> int:

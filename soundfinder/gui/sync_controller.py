@@ -20,11 +20,10 @@ from soundfinder.render import RenderCache
 ORIGINAL_MODIFIER = Qt.KeyboardModifier.AltModifier
 
 
-def record_facts(record) -> dict:
-    """Tempo, key, loop/one-shot and note of a catalog record (None where unknown)."""
-    if record is None:
-        return {}
-    return {name: getattr(record, name, None) for name in ("bpm", "key", "kind", "pitch")}
+def hit_facts(hit) -> dict:
+    """Tempo, key, loop/one-shot and note of a result row, from its analysis (None where unknown)."""
+    desc = getattr(hit, "descriptors", None)
+    return {name: getattr(desc, name, None) for name in ("bpm", "key", "kind", "pitch")}
 
 
 class SyncController(QObject):
@@ -48,7 +47,7 @@ class SyncController(QObject):
     def facts(self, path: str) -> dict:
         results = self.window.results
         row = results.row_of(path)
-        return record_facts(results.hits[row].record) if row >= 0 else {}
+        return hit_facts(results.hits[row]) if row >= 0 else {}
 
     def play(self, path: str | None) -> None:
         if path:
