@@ -27,6 +27,7 @@ import struct
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,9 @@ import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from soundfinder.training.captions import Pair, caption_from_path, group_split  # noqa: E402
+from soundfinder.training.captions import Pair, caption_from_path  # noqa: E402
+from soundfinder.training.split import group_split  # noqa: E402
+from soundfinder.training.templates import GENERIC, coarse_class  # noqa: E402
 
 HYDROGEN = Path("/usr/share/hydrogen/data/drumkits")
 SONIC_PI = Path("/usr/share/sonic-pi/samples")
@@ -59,14 +62,12 @@ NOTES = {"Piano": range(36, 85, 4), "Guitar": range(40, 77, 3), "Bass": range(28
          "Strings": range(43, 85, 3), "Brass": range(40, 77, 3)}
 NOTE_NAMES = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
 
-# Coarse categories for zero-shot evaluation: label -> caption words that decide it (first match wins)
-# and the prompts used for the class (synonyms averaged, as open_clip's zero-shot classifier does).
-CATEGORIES = {
-    "kick": ["kick"], "snare": ["snare"], "hi-hat": ["hi-hat", "open hi-hat", "closed hi-hat"],
-    "cymbal": ["cymbal", "crash", "ride", "splash", "china"], "tom": ["tom", "high tom", "low tom", "floor tom"],
-    "bass": ["bass"], "guitar": ["guitar"], "piano": ["piano"], "strings": ["strings", "violin", "viola", "cello"],
-    "brass": ["brass", "trumpet", "trombone", "tuba"], "speech": ["speech"], "noise": ["noise"],
-    "tone": ["tone"],
+# Held-out classes: a caption's coarse word (soundfinder.training.templates.coarse_class), kept
+# when the class has training files and at least MIN_HELD sounds held out.
+MIN_HELD = 3
+DESIGNS = {  # what --design compares; "old" is the caption design before issue #20
+    "new": {},
+    "old": {"captions": "fixed", "balance": False},
 }
 
 
@@ -176,17 +177,6 @@ def library_pairs(root: Path, family: str, group_by_parent: bool = True, caption
     return pairs
 
 
-def category(caption: str) -> str | None:
-    words = caption.split(" ")
-    phrases = set(words) | {" ".join(words[i:i + 2]) for i in range(len(words) - 1)}
-    for label, keys in CATEGORIES.items():
-        if label == "bass" and "kick" in phrases:
-            continue
-        if any(k in phrases for k in keys):
-            return label
-    return None
-
-
 def build_dataset(work: Path) -> dict[str, list[Pair]]:
     rendered = work / "rendered"
     if not (rendered / ".done").exists():
@@ -233,85 +223,119 @@ def small_config(vocab_size: int):
     return ClapConfig(text_config=text.to_dict(), audio_config=audio.to_dict(), projection_dim=128)
 
 
+def labels_for(train: list[Pair], held: list[Pair]) -> list[tuple[Path, str]]:
+    """(path, coarse class) of held-out sounds whose class is trained and has MIN_HELD sounds held out."""
+    trained = {coarse_class(p.caption) for p in train}
+    held_cls = [(p.path, coarse_class(p.caption)) for p in held]
+    counts = Counter(c for _, c in held_cls if c and c in trained and c not in GENERIC)
+    return [(path, c) for path, c in held_cls if counts.get(c, 0) >= MIN_HELD]
+
+
+def frequent_captions(train: list[Pair], classes: list[str]) -> dict[str, list[str]]:
+    """The most frequent training caption of each class (the prompt-vs-caption gap's class text)."""
+    by = {c: Counter(p.caption for p in train if coarse_class(p.caption) == c) for c in classes}
+    return {c: [by[c].most_common(1)[0][0]] if by[c] else [c] for c in classes}
+
+
+def measure(src: Path, held: list[Pair], labelled, clips, train: list[Pair], train_clips) -> dict:
+    """Held-out metrics of one model, the caption-prompt accuracy and training-clip accuracy."""
+    from soundfinder.training.evaluate import class_embeddings, embed_audio, evaluate, zero_shot_metrics
+    from soundfinder.training.tune import load_model
+
+    model, processor = load_model(src)
+    res = evaluate(model, processor, held, labelled, clips)
+    classes = sorted({lab for _, lab in labelled})
+    audio = embed_audio(model, processor, [clips[p] for p, _ in labelled])
+    text = class_embeddings(model, processor, classes, ("{}",), frequent_captions(train, classes))
+    res["caption_prompt"] = zero_shot_metrics(audio, text, classes, [lab for _, lab in labelled])
+    seen = [(p.path, coarse_class(p.caption)) for p in train if coarse_class(p.caption) in classes][::4]
+    res["train_clips"] = evaluate(model, processor, None, seen, train_clips)["zero_shot"]
+    res["params_m"] = round(sum(p.numel() for p in model.parameters()) / 1e6, 2)
+    return res
+
+
+def summary(name: str, res: dict, rec: dict | None) -> dict:
+    z, e, q = res["zero_shot"], res["zero_shot_ensemble"], res["query"]
+    out = {"design": name, "zeroshot_acc": z["accuracy"], "ensemble_acc": e["accuracy"],
+           "balanced_acc": z["balanced_accuracy"], "ensemble_balanced": e["balanced_accuracy"],
+           "precision10": q["mean_precision@10"], "precision10_chance": q["precision_chance"],
+           "caption_prompt_acc": res["caption_prompt"]["accuracy"],
+           "prompt_gap": res["caption_prompt"]["accuracy"] - z["accuracy"],
+           "train_clip_acc": res["train_clips"]["accuracy"], "recall10": res["retrieval"]["recall@10"],
+           "chance": z["chance"], "classes": z["classes"], "heldout_labelled": z["clips"]}
+    if rec:
+        out |= {"steps": rec["step"], "steps_per_s": rec["speed"]["steps_per_s"],
+                "model_share": rec["speed"]["model_share"], "peak_lr": rec["config"]["peak_lr"],
+                "final_loss": float(np.mean([x for _, x in rec["loss_history"][-20:]]))}
+    return {k: round(v, 3) if isinstance(v, float) else v for k, v in out.items()}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--work", type=Path, default=Path("/tmp/recipe"))
-    ap.add_argument("--minutes", type=float, default=34.0, help="training time box (default 34)")
-    ap.add_argument("--epochs", type=int, default=40, help="upper bound; the time box usually ends the run first")
+    ap.add_argument("--minutes", type=float, default=30.0, help="training time box per design (default 30)")
+    ap.add_argument("--design", choices=["new", "old", "both"], default="new",
+                    help="the caption/sampling design; both: new then old, back to back, same box")
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--holdout", type=float, default=0.3, help="fraction held out within each family")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--start-from", type=Path, help="continue from a model this recipe wrote (a second time box); "
-                                                    "'before' stays the random initialisation")
-    ap.add_argument("--out", type=Path, help="output model folder (default WORK/model)")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     import torch
 
     from soundfinder.model.tiny import build_tiny_model
-    from soundfinder.training.clips import Augment
-    from soundfinder.training.evaluate import decode_all, evaluate, format_table
+    from soundfinder.training.evaluate import decode_all, format_table
+    from soundfinder.training.optim import default_lr
+    from soundfinder.training.templates import SYNONYMS, TEMPLATES
     from soundfinder.training.tokenizer import replace_tokenizer, train_caption_tokenizer
     from soundfinder.training.trainer import TrainConfig
-    from soundfinder.training.tune import load_model, tune
+    from soundfinder.training.tune import tune
 
     torch.set_num_threads(2)
-    t_start = time.monotonic()
     args.work.mkdir(parents=True, exist_ok=True)
 
-    # 1. Data: real kits and rendered instruments, captions from paths, held-out by group.
+    # 1. Data: real kits and rendered instruments, captions from paths, held out by kit/instrument.
     families = build_dataset(args.work)
-    train, held = split(families, 0.2, args.seed)
-    labelled = [(p.path, category(p.caption)) for p in held if category(p.caption)]
-    counts = {c: sum(1 for _, lab in labelled if lab == c) for c in CATEGORIES}
-    print(f"{len(train)} training pairs, {len(held)} held out ({len(labelled)} with a coarse label): {counts}",
-          flush=True)
-    for p in train[:: max(1, len(train) // 12)]:
-        print(f"  caption: {p.caption!r:45} <- {p.path.relative_to(p.path.parents[1])}")
+    train, held = split(families, args.holdout, args.seed)
+    labelled = labels_for(train, held)
+    counts = Counter(lab for _, lab in labelled)
+    print(f"{len(train)} training pairs, {len(held)} held out ({len(labelled)} labelled, {len(counts)} classes): "
+          f"{dict(sorted(counts.items()))}", flush=True)
 
-    # 2. A random small CLAP with a tokenizer trained on the training captions.
+    # 2. A random small CLAP with a BPE tokenizer trained on the captions and the prompt words.
     init = args.work / "init"
     if not (init / "model.safetensors").exists():
-        tok = train_caption_tokenizer([p.caption for p in train] * 2 + list(CATEGORIES), vocab_size=2000)
+        words = sorted({w for forms in SYNONYMS.values() for w in forms} | set(counts))
+        texts = [p.caption for p in train] * 2 + [t.format(w) for w in words for t in TEMPLATES]
+        tok = train_caption_tokenizer(texts, vocab_size=1000)
         build_tiny_model(init, seed=args.seed, config=small_config(len(tok)))
         replace_tokenizer(init, tok)
 
-    # 3. Train (the output folder resumes if the run was interrupted).
-    cfg = TrainConfig(train="all", epochs=args.epochs, batch_size=32, lr=1e-3, weight_decay=0.05, warmup_steps=60,
-                      seed=args.seed, augment=Augment(gain_db=6.0, max_shift_ms=20.0, random_crop=True),
-                      max_seconds=20.0, holdout_fraction=0.0, max_minutes=args.minutes, num_threads=2)
-    t_train = time.monotonic()
-    last = [0.0]
+    # 3. Train each design in the same time box (the features cache makes the second start free).
+    clips = decode_all([p.path for p in held] + [p for p, _ in labelled])
+    train_clips = decode_all([p.path for i, p in enumerate(train) if coarse_class(p.caption) in counts][::4])
+    results = {"before": measure(init, held, labelled, clips, train, train_clips)}
+    rows = [summary("before (random init)", results["before"], None)]
+    for design in (["new", "old"] if args.design == "both" else [args.design]):
+        # init is already random, so no re-initialisation; the learning rate is the from-scratch default.
+        cfg = TrainConfig(train="all", lr=default_lr("all", from_scratch=True), batch_size=args.batch_size,
+                          seed=args.seed, holdout_fraction=0.0, max_minutes=args.minutes, num_threads=2,
+                          resume=False, **DESIGNS[design])
 
-    def progress(step, total, loss, eta):
-        if time.monotonic() - last[0] > 60 or step == total:
-            last[0] = time.monotonic()
-            print(f"  step {step}/{total} loss {loss:.3f} eta {eta / 60:.1f} min", flush=True)
+        def progress(step, total, loss, eta, design=design, last=[0.0]):  # noqa: B006 (one list per design)
+            if time.monotonic() - last[0] > 60 or step == total:
+                last[0] = time.monotonic()
+                print(f"  [{design}] step {step}/{total} loss {loss:.3f} eta {eta / 60:.1f} min", flush=True)
 
-    out = tune(args.start_from or init, args.out or args.work / "model", [], None, cfg, progress, pairs=train)
-    train_s = time.monotonic() - t_train
-
-    # 4. Held-out evaluation before (random init) and after.
-    clips = decode_all([p.path for p in held])
-    synonyms = {c: keys for c, keys in CATEGORIES.items()}
-    results = {}
-    for name, src in (("before", init), ("after", out)):
-        model, processor = load_model(src)
-        results[name] = evaluate(model, processor, held, labelled, clips, synonyms=synonyms)
-    print(format_table(results))
-    rec = json.loads((out / "training.json").read_text())
-    (args.work / "results.json").write_text(json.dumps(results, indent=1))
-    a, b = results["after"], results["before"]
-    print("RESULT " + " ".join(f"{k}={v}" for k, v in {
-        "train_pairs": len(train), "heldout_pairs": len(held), "heldout_labelled": len(labelled),
-        "classes": a["zero_shot"]["classes"], "params_m": round(sum(p.numel() for p in model.parameters()) / 1e6, 2),
-        "steps": rec["step"], "epochs": round(rec["epoch"], 2), "train_min": round(train_s / 60, 1),
-        "total_min": round((time.monotonic() - t_start) / 60, 1),
-        "zeroshot_acc_before": round(b["zero_shot"]["accuracy"], 3), "zeroshot_acc_after": round(a["zero_shot"]["accuracy"], 3),
-        "zeroshot_chance": round(a["zero_shot"]["chance"], 3), "zeroshot_majority": round(a["zero_shot"]["majority"], 3),
-        "recall10_before": round(b["retrieval"]["recall@10"], 3), "recall10_after": round(a["retrieval"]["recall@10"], 3),
-        "recall10_chance": round(a["retrieval"]["chance"]["recall@10"], 3),
-        "final_loss": round(float(np.mean([x for _, x in rec["loss_history"][-20:]])), 3),
-        "started_from": args.start_from or "random init", "model": out}.items()))
+        out = tune(init, args.work / f"model-{design}", [], None, cfg, progress, pairs=train)
+        results[design] = measure(out, held, labelled, clips, train, train_clips)
+        rows.append(summary(design, results[design], json.loads((out / "training.json").read_text())))
+    print(format_table({k: {kk: v for kk, v in r.items() if kk in ("retrieval", "zero_shot", "zero_shot_ensemble",
+                                                                    "query")} for k, r in results.items()}))
+    (args.work / "results.json").write_text(json.dumps({"summary": rows, "results": results}, indent=1))
+    for row in rows:
+        print("RESULT " + " ".join(f"{k}={str(v).replace(' ', '_')}" for k, v in row.items()), flush=True)
 
 
 if __name__ == "__main__":
