@@ -184,7 +184,7 @@ def test_time_box_sets_the_run_length_and_features_are_cached(tmp_path, tiny_mod
     from soundfinder.training.tune import tune
 
     cache = tmp_path / "features"
-    cfg = TrainConfig(train="all", epochs=1, batch_size=8, holdout_fraction=0.25, max_minutes=0.05,
+    cfg = TrainConfig(train="all", epochs=1, batch_size=8, holdout_fraction=0.25, max_minutes=0.25,
                       num_threads=2, feature_cache=str(cache), from_scratch=True)
     out = tune(tiny_model, tmp_path / "tuned", [kits], None, cfg)
     rec = json.loads((out / "training.json").read_text())
