@@ -267,21 +267,45 @@ def frequent_captions(train: list[Pair], classes: list[str]) -> dict[str, list[s
     return {c: [by[c].most_common(1)[0][0]] if by[c] else [c] for c in classes}
 
 
-def measure(src: Path, held: list[Pair], labelled, clips, train: list[Pair], train_clips) -> dict:
-    """Held-out metrics of one model, the caption-prompt accuracy and training-clip accuracy."""
-    from soundfinder.training.evaluate import class_embeddings, embed_audio, evaluate, zero_shot_metrics
+def measure(src: Path, labelled, clips, train: list[Pair], train_clips) -> dict:
+    """Held-out metrics of one model (one audio embedding of the labelled held-out sounds, reused
+    for every prompt set), the caption-prompt accuracy and the accuracy on training clips."""
+    from soundfinder.training.evaluate import (
+        QUERY_TEMPLATES,
+        class_embeddings,
+        embed_audio,
+        embed_text,
+        retrieval_metrics,
+        zero_shot_metrics,
+    )
+    from soundfinder.training.templates import EVAL_PROMPT, SYNONYMS, TEMPLATES
     from soundfinder.training.tune import load_model
 
     model, processor = load_model(src)
-    res = evaluate(model, processor, held, labelled, clips)
     classes = sorted({lab for _, lab in labelled})
+    labels = [lab for _, lab in labelled]
     audio = embed_audio(model, processor, [clips[p] for p, _ in labelled])
-    text = class_embeddings(model, processor, classes, ("{}",), frequent_captions(train, classes))
-    res["caption_prompt"] = zero_shot_metrics(audio, text, classes, [lab for _, lab in labelled])
-    seen = [(p.path, coarse_class(p.caption)) for p in train if coarse_class(p.caption) in classes][::8]
-    res["train_clips"] = evaluate(model, processor, None, seen, train_clips)["zero_shot"]
+    every = {c: SYNONYMS.get(c, [c]) for c in classes}
+    res = {}
+    for key, temps, syn in (("zero_shot", (EVAL_PROMPT,), None), ("zero_shot_ensemble", TEMPLATES, every),
+                            ("query", QUERY_TEMPLATES, None), ("caption_prompt", ("{}",), frequent_captions(train, classes))):
+        res[key] = zero_shot_metrics(audio, class_embeddings(model, processor, classes, temps, syn), classes, labels)
+    captions = [held_caption[p] for p, _ in labelled]
+    distinct = sorted(set(captions))
+    res["retrieval"] = retrieval_metrics(audio, dict(zip(distinct, embed_text(model, processor, distinct), strict=True)),
+                                         captions)
+    if train_clips:
+        seen = [(p, c) for p, c in train_clips.items()]
+        seen_audio = embed_audio(model, processor, [clips_ for _, clips_ in seen])
+        seen_labels = [train_label[p] for p, _ in seen]
+        res["train_clips"] = zero_shot_metrics(seen_audio, class_embeddings(model, processor, classes, (EVAL_PROMPT,)),
+                                               classes, seen_labels)
     res["params_m"] = round(sum(p.numel() for p in model.parameters()) / 1e6, 2)
     return res
+
+
+held_caption: dict[Path, str] = {}  # filled by main: held-out path -> its caption (retrieval queries)
+train_label: dict[Path, str] = {}  # training path -> its class (accuracy on training clips)
 
 
 def summary(name: str, res: dict, rec: dict | None) -> dict:
@@ -291,11 +315,11 @@ def summary(name: str, res: dict, rec: dict | None) -> dict:
            "precision10": q["mean_precision@10"], "precision10_chance": q["precision_chance"],
            "caption_prompt_acc": res["caption_prompt"]["accuracy"],
            "prompt_gap": res["caption_prompt"]["accuracy"] - z["accuracy"],
-           "train_clip_acc": res["train_clips"]["accuracy"], "recall10": res["retrieval"]["recall@10"],
+           "train_clip_acc": res.get("train_clips", {}).get("accuracy"), "recall10": res["retrieval"]["recall@10"],
            "chance": z["chance"], "classes": z["classes"], "heldout_labelled": z["clips"]}
     if rec:
         out |= {"steps": rec["step"], "steps_per_s": rec["speed"]["steps_per_s"],
-                "model_share": rec["speed"]["model_share"], "peak_lr": rec["config"]["peak_lr"],
+                "model_share": rec["speed"]["model_share"], "peak_lr": rec["config"].get("peak_lr"),
                 "final_loss": float(np.mean([x for _, x in rec["loss_history"][-20:]]))}
     return {k: round(v, 3) if isinstance(v, float) else v for k, v in out.items()}
 
@@ -309,6 +333,8 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--holdout", type=float, default=0.3, help="fraction held out within each family")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--skip-before", action="store_true", help="do not measure the random initialisation")
+    ap.add_argument("--threads", type=int, default=2, help="torch threads (1 when two designs run side by side)")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
@@ -322,7 +348,7 @@ def main() -> None:
     from soundfinder.training.trainer import TrainConfig
     from soundfinder.training.tune import tune
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     args.work.mkdir(parents=True, exist_ok=True)
 
     # 1. Data: real kits and rendered instruments, captions from paths, held out by kit/instrument.
@@ -335,7 +361,7 @@ def main() -> None:
 
     # 2. A random small CLAP with a BPE tokenizer trained on the captions and the prompt words.
     init = args.work / "init"
-    if not (init / "model.safetensors").exists():
+    if not (init / "model.safetensors").exists():  # (build it before starting two designs side by side)
         words = sorted({w for forms in SYNONYMS.values() for w in forms} | set(counts))
         texts = [p.caption for p in train] * 2 + [t.format(w) for w in words for t in TEMPLATES]
         tok = train_caption_tokenizer(texts, vocab_size=1000)
@@ -343,14 +369,18 @@ def main() -> None:
         replace_tokenizer(init, tok)
 
     # 3. Train each design in the same time box (the features cache makes the second start free).
-    clips = decode_all([p.path for p in held] + [p for p, _ in labelled])
-    train_clips = decode_all([p.path for i, p in enumerate(train) if coarse_class(p.caption) in counts][::8])
-    results = {"before": measure(init, held, labelled, clips, train, train_clips)}
-    rows = [summary("before (random init)", results["before"], None)]
+    clips = decode_all([p for p, _ in labelled])
+    held_caption.update({p.path: p.caption for p in held})
+    train_label.update({p.path: coarse_class(p.caption) for p in train})
+    train_clips = decode_all([p.path for p in train if coarse_class(p.caption) in counts][::8])
+    results, rows = {}, []
+    if not args.skip_before:
+        results["before"] = measure(init, labelled, clips, train, {})
+        rows.append(summary("before (random init)", results["before"], None))
     for design in (["new", "old"] if args.design == "both" else [args.design]):
         # init is already random, so no re-initialisation; the learning rate is the from-scratch default.
         cfg = TrainConfig(train="all", lr=default_lr("all", from_scratch=True), batch_size=args.batch_size,
-                          seed=args.seed, holdout_fraction=0.0, max_minutes=args.minutes, num_threads=2,
+                          seed=args.seed, holdout_fraction=0.0, max_minutes=args.minutes, num_threads=args.threads,
                           resume=False, **DESIGNS[design])
 
         def progress(step, total, loss, eta, design=design, last=[0.0]):  # noqa: B006 (one list per design)
@@ -359,11 +389,11 @@ def main() -> None:
                 print(f"  [{design}] step {step}/{total} loss {loss:.3f} eta {eta / 60:.1f} min", flush=True)
 
         out = tune(init, args.work / f"model-{design}", [], None, cfg, progress, pairs=train)
-        results[design] = measure(out, held, labelled, clips, train, train_clips)
+        results[design] = measure(out, labelled, clips, train, train_clips)
         rows.append(summary(design, results[design], json.loads((out / "training.json").read_text())))
     print(format_table({k: {kk: v for kk, v in r.items() if kk in ("retrieval", "zero_shot", "zero_shot_ensemble",
                                                                     "query")} for k, r in results.items()}))
-    (args.work / "results.json").write_text(json.dumps({"summary": rows, "results": results}, indent=1))
+    (args.work / f"results-{args.design}.json").write_text(json.dumps({"summary": rows, "results": results}, indent=1))
     for row in rows:
         print("RESULT " + " ".join(f"{k}={str(v).replace(' ', '_')}" for k, v in row.items()), flush=True)
 

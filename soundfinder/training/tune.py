@@ -88,7 +88,7 @@ def tune(model_path_or_id: str | Path, out_dir: str | Path, folders: list[Path],
     rec = json.loads((last / RECORD_FILE).read_text())
     rec["evaluation"] = {"before": before, "after": after}
     rec["train_seconds_this_run"] = round(time.monotonic() - started, 1)
-    rec["config"] = asdict(config)
+    rec["config"] = asdict(config) | {"peak_lr": config.peak_lr}
     model.save_pretrained(str(out), safe_serialization=True)
     processor.save_pretrained(str(out))
     (out / RECORD_FILE).write_text(json.dumps(rec, indent=1, default=str))
