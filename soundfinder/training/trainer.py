@@ -137,27 +137,20 @@ def _features(pairs: list[Pair], cfg: TrainConfig, processor, device) -> tuple[l
 def train(model, processor, pairs: list[Pair], cfg: TrainConfig, out_dir: str | Path,
           progress: Progress | None = None, cancel: threading.Event | None = None,
           record: dict | None = None) -> Path:
-    """Train `model` on `pairs`; writes checkpoints under out_dir/checkpoints and returns the last one.
+    """Train `model` on `pairs`; checkpoints go under out_dir/checkpoints; returns the last one.
 
-    Resumes from the last checkpoint in `out_dir` when `cfg.resume` and the data match.
-    `record` (data description, evaluation) is merged into each checkpoint's training.json,
-    with the pace ("speed": steps/s, share of step time in the model).
-    Raises TooFewPairsError, or TrainingCancelled after saving a checkpoint when `cancel` is set.
+    Resumes from out_dir's last checkpoint of the same data (cfg.resume). `record` is merged into
+    training.json with the pace. Raises TooFewPairsError, or TrainingCancelled (after saving).
     """
     out_dir = Path(out_dir)
     # 1. Determinism, threads, device; features once (disk-cached across runs).
-    torch.manual_seed(cfg.seed)
-    if cfg.num_threads:
-        torch.set_num_threads(cfg.num_threads)
-    device = pick_device(cfg)
+    device = _setup(cfg)
     check_enough(pairs)
     pairs, feats, failed = _features(pairs, cfg, processor, device)
     batch = min(cfg.batch_size, len(pairs))
     steps_per_epoch = max(1, len(pairs) // batch // cfg.grad_accum)
     total = steps_per_epoch * cfg.epochs
-    classes = caption_classes([p.caption for p in pairs])
-    weights = class_weights(classes) if cfg.balance else None
-    sampler = CaptionSampler(fixed=cfg.captions == "fixed")
+    classes, weights, sampler = _sampling(pairs, cfg)
 
     # 2. Model, what to train, optimizer; pick up a checkpoint of the same data.
     rec = {**(record or {}), "config": asdict(cfg) | {"peak_lr": cfg.peak_lr}, "n_train": len(pairs),
@@ -184,11 +177,9 @@ def train(model, processor, pairs: list[Pair], cfg: TrainConfig, out_dir: str | 
     while step < total:
         epoch, pos = divmod(step, steps_per_epoch)
         order = epoch_order(len(pairs), np.random.default_rng([cfg.seed, epoch]), weights)
-        rng = np.random.default_rng([cfg.seed, epoch, pos])
-        gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
+        rng, gen = np.random.default_rng([cfg.seed, epoch, pos]), torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
         torch.manual_seed(cfg.seed * 1_000_003 + step)
-        for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, total, cfg)
+        _set_lr(optimizer, lr_at(step, total, cfg))
         step_loss = 0.0
         for micro in range(cfg.grad_accum):
             first = (pos * cfg.grad_accum + micro) * batch
@@ -222,6 +213,25 @@ def train(model, processor, pairs: list[Pair], cfg: TrainConfig, out_dir: str | 
     if last is None or last.name != f"step-{step:07d}":  # resumed from a finished run, or ended off an epoch
         last = checkpoint(step)
     return last
+
+
+def _setup(cfg: TrainConfig) -> torch.device:
+    torch.manual_seed(cfg.seed)
+    if cfg.num_threads:
+        torch.set_num_threads(cfg.num_threads)
+    return pick_device(cfg)
+
+
+def _sampling(pairs: list[Pair], cfg: TrainConfig):
+    """(each pair's class, class-balanced sampling weights or None, the caption sampler)."""
+    classes = caption_classes([p.caption for p in pairs])
+    weights = class_weights(classes) if cfg.balance else None
+    return classes, weights, CaptionSampler(fixed=cfg.captions == "fixed")
+
+
+def _set_lr(optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
 
 
 def _resume(model, ckpt: Path, rec: dict, cfg: TrainConfig, total: int) -> tuple[int, int]:
