@@ -11,7 +11,7 @@ Captions come from file names and folders (soundfinder.training.captions), the h
 split is by kit / instrument / voice, and the report gives zero-shot accuracy on coarse
 categories against chance plus text->audio recall@10 before and after training.
 
-    python bench/train_recipe.py [--work /tmp/recipe] [--minutes 34]
+    python bench/train_recipe.py [--work /tmp/recipe] [--minutes 30] [--design new|old|both]
 
 A from-scratch model on a few thousand sounds demonstrates the trainer; real users
 fine-tune LAION's pretrained CLAP. Ends with a `RESULT key=value ...` line.
@@ -321,7 +321,7 @@ def summary(name: str, res: dict, rec: dict | None) -> dict:
         out |= {"steps": rec["step"], "steps_per_s": rec["speed"]["steps_per_s"],
                 "model_share": rec["speed"]["model_share"], "peak_lr": rec["config"].get("peak_lr"),
                 "final_loss": float(np.mean([x for _, x in rec["loss_history"][-20:]]))}
-    return {k: round(v, 3) if isinstance(v, float) else v for k, v in out.items()}
+    return {k: round(v, 3) if isinstance(v, float) and k != "peak_lr" else v for k, v in out.items()}
 
 
 def main() -> None:
