@@ -29,11 +29,15 @@ def add_tune_parser(sub) -> argparse.ArgumentParser:
     s.add_argument("--epochs", type=int, default=5)
     s.add_argument("--batch-size", type=int, default=16)
     s.add_argument("--grad-accum", type=int, default=1, help="forward passes per optimizer step")
-    s.add_argument("--lr", type=float, default=1e-5)
+    s.add_argument("--lr", type=float, help="peak learning rate (default from the mode: 5e-4 from scratch, "
+                                            "1e-4 projection, 1e-5 top/all)")
     s.add_argument("--holdout", type=float, default=0.1, help="fraction of files held out, by pack (default 0.1)")
     s.add_argument("--group-by", choices=["top", "parent"], default="top", help="what counts as a pack")
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--minutes", type=float, default=0.0, help="time box for training (0: none)")
+    s.add_argument("--minutes", type=float, default=0.0,
+                   help="time box: train this long, whatever --epochs says (0: none)")
+    s.add_argument("--fixed-captions", action="store_true",
+                   help="always the file's name caption (the old design) instead of sampled captions")
     s.add_argument("--from-scratch", action="store_true", help="re-initialise the weights first")
     s.add_argument("--no-resume", action="store_true", help="ignore checkpoints already in --out")
     s.add_argument("--json", action="store_true", help="print the training record as JSON")
@@ -83,7 +87,8 @@ def cmd_tune(args) -> int:
     cfg = TrainConfig(train=args.train, from_scratch=args.from_scratch, epochs=args.epochs,
                       batch_size=args.batch_size, grad_accum=args.grad_accum, lr=args.lr, seed=args.seed,
                       holdout_fraction=args.holdout, group_by=args.group_by, max_minutes=args.minutes,
-                      resume=not args.no_resume, device=device)
+                      resume=not args.no_resume, device=device,
+                      captions="fixed" if args.fixed_captions else "sampled")
     cancel = threading.Event()
 
     def on_interrupt(signum, frame):  # first Ctrl-C: finish the step and save; second: stop now
@@ -110,9 +115,17 @@ def cmd_tune(args) -> int:
     else:
         table = heldout_table(out)
         print(table or "(nothing held out: add more packs to measure recall)")
+        print(_speed_line(out))
         print(f"tuned model: {out}\nuse it with: soundfinder --model {out} index ...  (a new embedding space: "
               "libraries re-embed)")
     return 0
+
+
+def _speed_line(out: Path) -> str:
+    """steps/s and the share of step time in the model's forward/backward (the rest is data)."""
+    speed = json.loads((out / "training.json").read_text()).get("speed", {})
+    return (f"speed: {speed.get('steps_per_s', 0):.2f} steps/s, {100 * speed.get('model_share', 0):.0f} % of step "
+            "time in the model (forward, backward, optimizer)")
 
 
 def _library_sources(args) -> tuple[list[Path], dict[str, list[str]]]:
@@ -149,7 +162,7 @@ def cmd_eval(args) -> int:
         pairs = [Pair(p, c, "") for p, c in read_captions_csv(args.pairs).items()]
     try:
         result = evaluate_cli(_model_arg(getattr(args, "model", None)), args.labels, pairs, args.baseline,
-                              tuple(args.template or ["{}"]))
+                              tuple(args.template or ["the sound of a {}"]))
     except (ValueError, FileNotFoundError) as e:
         raise CliError(str(e)) from None
     if args.json:

@@ -5,7 +5,7 @@ file itself imports nothing heavy (names resolve lazily)::
 
     from soundfinder.training import TrainConfig, tune, evaluate_cli
     out = tune("laion/clap-htsat-unfused", "~/models/mine", [Path("~/Samples")], None,
-               TrainConfig(train="top", epochs=5, lr=1e-5))
+               TrainConfig(train="top", epochs=5))
     print(evaluate_cli(out, Path("labels.csv"), baseline="laion/clap-htsat-unfused")["table"])
 """
 
@@ -17,8 +17,8 @@ _WHERE = {
     "TrainConfig": "trainer", "TooFewPairsError": "trainer", "TrainingCancelled": "trainer", "train": "trainer",
     "tune": "tune", "evaluate_cli": "tune", "load_model": "tune",
     "evaluate": "evaluate", "format_table": "evaluate",
-    "Pair": "captions", "caption_from_path": "captions", "collect_pairs": "captions", "group_split": "captions",
-    "Augment": "clips", "clip_loss": "loss",
+    "Pair": "captions", "caption_from_path": "captions", "collect_pairs": "captions", "group_split": "split",
+    "MelAugment": "augment", "CaptionSampler": "templates", "clip_loss": "loss",
 }
 __all__ = sorted(_WHERE)
 

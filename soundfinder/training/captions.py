@@ -3,15 +3,14 @@
 "Drums/Kicks/Kick_808_Deep_03.wav" is a caption waiting to be used: "kick 808 deep". This
 module turns paths into what a person would write (split camelCase and separators, expand
 abbreviations, drop take numbers and velocity layers), adds user tags, lets an explicit
-`path,caption` CSV override everything, and splits held-out data by group (pack or folder)
-so near-duplicate files of one pack never sit on both sides of the split.
+`path,caption` CSV override everything, and names each file's group (pack or folder) so the
+held-out split (split.py) never puts near-duplicate files of one pack on both sides.
 """
 
 from __future__ import annotations
 
 import csv
 import os
-import random
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,8 +27,6 @@ from soundfinder.library.nametokens import (  # noqa: F401
     dedupe,
     words_from_name,
 )
-
-MIN_GROUPS_FOR_SPLIT = 2
 
 
 @dataclass(frozen=True)
@@ -99,52 +96,37 @@ def collect_pairs(folders: Iterable[str | os.PathLike], captions_csv: str | os.P
     """
     explicit = read_captions_csv(captions_csv) if captions_csv else {}
     user_tags = {Path(k).resolve(): list(v) for k, v in (tags or {}).items()}
-    pairs: dict[Path, Pair] = {}
+    pairs: dict[Path, Pair] = {}  # by resolved path: CSV rows, tags and walked files all compare resolved
     for folder in folders:
         root = Path(folder).expanduser().resolve()
-        for dirpath, dirnames, filenames in os.walk(root):
-            dirnames.sort()
-            for name in sorted(filenames):
-                if name.startswith(".") or not is_audio_path(name):
-                    continue
-                path = Path(dirpath) / name
-                caption = explicit.get(path) or caption_from_path(path, root)
-                pairs[path] = Pair(path, caption, group_of(path, root, group_by))
+        for path in _walk_audio(root):
+            key = path.resolve()
+            if key not in pairs:
+                caption = explicit.get(key) or caption_from_path(path, root)
+                pairs[key] = Pair(path, caption, group_of(path, root, group_by))
     for path, caption in explicit.items():
         if path not in pairs and path.is_file():
             pairs[path] = Pair(path, caption, str(path.parent))
     out = []
-    for path, pair in pairs.items():
-        extra = [t.strip().lower() for t in user_tags.get(path, []) if t.strip()]
+    for key, pair in pairs.items():
+        extra = [t.strip().lower() for t in user_tags.get(key, []) if t.strip()]
         caption = " ".join(dedupe(pair.caption.split() + extra)) if extra else pair.caption
         if caption:
             out.append(Pair(pair.path, caption, pair.group))
     return out
 
 
-def group_split(pairs: list[Pair], holdout_fraction: float, seed: int = 0) -> tuple[list[Pair], list[Pair]]:
-    """Split into (train, held_out) by whole groups, so no pack has files on both sides.
-
-    Groups are shuffled with `seed` and taken into the held-out side until it holds at
-    least `holdout_fraction` of the files (at least one group when the fraction is > 0),
-    always leaving one group for training.
-    """
-    if holdout_fraction <= 0:
-        return list(pairs), []
-    groups = sorted({p.group for p in pairs})
-    if len(groups) < MIN_GROUPS_FOR_SPLIT:
-        raise ValueError(f"a held-out split needs at least {MIN_GROUPS_FOR_SPLIT} groups (packs or folders); "
-                         f"found {len(groups)}. Add another folder or set the held-out fraction to 0.")
-    random.Random(seed).shuffle(groups)
-    sizes = {g: 0 for g in groups}
-    for p in pairs:
-        sizes[p.group] += 1
-    target = holdout_fraction * len(pairs)
-    held: set[str] = set()
-    count = 0
-    for g in groups[:-1]:
-        if count >= target:
-            break
-        held.add(g)
-        count += sizes[g]
-    return [p for p in pairs if p.group not in held], [p for p in pairs if p.group in held]
+def _walk_audio(root: Path):
+    """Audio files under `root` in a stable order, following symlinked folders as indexing does
+    (each real folder once, so a link loop cannot recurse forever)."""
+    seen: set[Path] = set()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        real = Path(dirpath).resolve()
+        if real in seen:
+            dirnames[:] = []
+            continue
+        seen.add(real)
+        dirnames.sort()
+        for name in sorted(filenames):
+            if not name.startswith(".") and is_audio_path(name):
+                yield Path(dirpath) / name

@@ -19,8 +19,10 @@ import torch
 from soundfinder.model.features import MelFrontEnd
 from soundfinder.training.captions import Pair
 from soundfinder.training.clips import fixed_window, load_clips
+from soundfinder.training.templates import EVAL_PROMPT, SYNONYMS, TEMPLATES
 
-DEFAULT_TEMPLATES = ("{}",)  # prompt templates for class names; LAION models also like "the sound of a {}"
+DEFAULT_TEMPLATES = (EVAL_PROMPT,)  # the single prompt of zero-shot accuracy: "the sound of a {}"
+QUERY_TEMPLATES = ("{}",)  # precision@10 ranks clips by the bare class name, as a user types it
 KS = (1, 5, 10)
 
 
@@ -85,7 +87,9 @@ def zero_shot_metrics(audio: np.ndarray, class_text: np.ndarray, classes: list[s
     """Accuracy of the nearest class name, and per-class precision@10 of ranking clips by a class."""
     truth = np.array([classes.index(lab) for lab in labels])
     sims = audio @ class_text.T  # (clips, classes)
-    accuracy = float((sims.argmax(1) == truth).mean()) if len(truth) else 0.0
+    hit = sims.argmax(1) == truth
+    accuracy = float(hit.mean()) if len(truth) else 0.0
+    balanced = float(np.mean([hit[truth == j].mean() for j in range(len(classes)) if (truth == j).any()]))
     counts = Counter(labels)
     per_class = {}
     k = min(10, len(labels))
@@ -93,8 +97,10 @@ def zero_shot_metrics(audio: np.ndarray, class_text: np.ndarray, classes: list[s
         top = np.argsort(-sims[:, j], kind="stable")[:k]
         per_class[c] = {"precision@10": float((truth[top] == j).mean()), "chance": counts[c] / len(labels),
                         "clips": counts[c]}
-    return {"accuracy": accuracy, "chance": 1.0 / len(classes), "majority": max(counts.values()) / len(labels),
-            "classes": len(classes), "clips": len(labels), "per_class": per_class}
+    return {"accuracy": accuracy, "balanced_accuracy": balanced, "chance": 1.0 / len(classes),
+            "majority": max(counts.values()) / len(labels), "classes": len(classes), "clips": len(labels),
+            "mean_precision@10": float(np.mean([m["precision@10"] for m in per_class.values()])),
+            "precision_chance": float(np.mean([m["chance"] for m in per_class.values()])), "per_class": per_class}
 
 
 def class_embeddings(model, processor, classes: list[str], templates=DEFAULT_TEMPLATES,
@@ -113,7 +119,13 @@ def class_embeddings(model, processor, classes: list[str], templates=DEFAULT_TEM
 def evaluate(model, processor, pairs: list[Pair] | None = None, labelled: list[tuple[Path, str]] | None = None,
              clips: dict[Path, np.ndarray] | None = None, templates=DEFAULT_TEMPLATES,
              synonyms: dict[str, list[str]] | None = None) -> dict:
-    """Retrieval on `pairs` and/or zero-shot on `labelled` (path, label); `clips` caches decoded audio."""
+    """Retrieval on `pairs` and/or zero-shot on `labelled` (path, label); `clips` caches decoded audio.
+
+    Zero-shot is reported three ways: "zero_shot" with `templates` (one prompt, "the sound of
+    a {label}", unless told), "zero_shot_ensemble" averaging every template of templates.py
+    over every synonym, and "query" ranking clips by the bare label (its precision@10 is the
+    text->audio search quality a user sees).
+    """
     clips = clips if clips is not None else decode_all([p.path for p in pairs or []] + [p for p, _ in labelled or []])
     result: dict = {}
     if pairs:
@@ -126,8 +138,12 @@ def evaluate(model, processor, pairs: list[Pair] | None = None, labelled: list[t
         labelled = [(p, lab) for p, lab in labelled if p in clips]
         classes = sorted({lab for _, lab in labelled})
         audio = embed_audio(model, processor, [clips[p] for p, _ in labelled])
-        result["zero_shot"] = zero_shot_metrics(audio, class_embeddings(model, processor, classes, templates, synonyms),
-                                                classes, [lab for _, lab in labelled])
+        labels = [lab for _, lab in labelled]
+        every = {c: list(dict.fromkeys((synonyms or {}).get(c, []) + SYNONYMS.get(c, [c]))) for c in classes}
+        for key, temps, syn in (("zero_shot", templates, None), ("zero_shot_ensemble", TEMPLATES, every),
+                                ("query", QUERY_TEMPLATES, None)):
+            result[key] = zero_shot_metrics(audio, class_embeddings(model, processor, classes, temps, syn),
+                                            classes, labels)
     return result
 
 
@@ -159,9 +175,15 @@ def _rows(result: dict) -> dict[str, tuple[float, float]]:
         for key in [f"recall@{k}" for k in KS] + ["mean_rank"]:
             rows[f"text->audio {key}"] = (r[key], r["chance"][key])
     if "zero_shot" in result:
-        z = result["zero_shot"]
-        rows["zero-shot accuracy"] = (z["accuracy"], z["chance"])
-        for c, m in z["per_class"].items():
+        z, e = result["zero_shot"], result.get("zero_shot_ensemble", {})
+        rows["zero-shot accuracy (one prompt)"] = (z["accuracy"], z["chance"])
+        rows["zero-shot balanced accuracy"] = (z["balanced_accuracy"], z["chance"])
+        if e:
+            rows["zero-shot accuracy (ensemble)"] = (e["accuracy"], e["chance"])
+            rows["zero-shot balanced (ensemble)"] = (e["balanced_accuracy"], e["chance"])
+        q = result.get("query", z)
+        rows["precision@10, query {label}"] = (q["mean_precision@10"], q["precision_chance"])
+        for c, m in q["per_class"].items():
             rows[f"  precision@10 {c}"] = (m["precision@10"], m["chance"])
     return rows
 

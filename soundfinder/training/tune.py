@@ -17,8 +17,9 @@ from pathlib import Path
 
 import torch
 
-from soundfinder.training.captions import Pair, collect_pairs, group_split
+from soundfinder.training.captions import Pair, collect_pairs
 from soundfinder.training.evaluate import decode_all, evaluate, format_table, read_labels_csv
+from soundfinder.training.split import group_split
 from soundfinder.training.trainer import (
     RECORD_FILE,
     Progress,
@@ -87,7 +88,7 @@ def tune(model_path_or_id: str | Path, out_dir: str | Path, folders: list[Path],
     rec = json.loads((last / RECORD_FILE).read_text())
     rec["evaluation"] = {"before": before, "after": after}
     rec["train_seconds_this_run"] = round(time.monotonic() - started, 1)
-    rec["config"] = asdict(config)
+    rec["config"] = asdict(config) | {"peak_lr": config.peak_lr}
     model.save_pretrained(str(out), safe_serialization=True)
     processor.save_pretrained(str(out))
     (out / RECORD_FILE).write_text(json.dumps(rec, indent=1, default=str))
@@ -101,7 +102,7 @@ def heldout_table(out_dir: str | Path) -> str:
 
 
 def evaluate_cli(model_path: str | Path, labels_csv: Path | None = None, pairs: list[Pair] | None = None,
-                 baseline: str | Path | None = None, templates=("{}",)) -> dict:
+                 baseline: str | Path | None = None, templates=("the sound of a {}",)) -> dict:
     """Evaluate a model (and optionally a baseline side by side) on labels and/or caption pairs.
 
     Returns {"results": {name: metrics}, "table": str}. With no `pairs`, the held-out pairs
