@@ -64,7 +64,7 @@ def descriptor_text(desc, col: int) -> str:
     if desc is None:
         return ""
     if col == BPM:
-        return f"{desc.bpm:g}" if desc.bpm else ""
+        return f"{desc.bpm:.1f}".rstrip("0").rstrip(".") if desc.bpm else ""  # "118.1", "128"
     if col == KEY:
         return desc.key or (desc.pitch or "")  # a one-shot shows its note
     return {"loop": "Loop", "one-shot": "One-shot"}.get(desc.kind or "", "")
