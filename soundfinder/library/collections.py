@@ -15,13 +15,12 @@ Tables (created with the catalog):
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
-from soundfinder.library.catalog import Catalog, decode_path, encode_path
-from soundfinder.library.userdata import UserDataError, hashes_for, missing_table, pick_present
+from soundfinder.library.catalog import decode_path, encode_path
+from soundfinder.library.userdata import CatalogStore, UserDataError, hashes_for, pick_present
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS collections (
@@ -108,21 +107,8 @@ def check_name(name: str) -> str:
     return name
 
 
-class Collections:
-    def __init__(self, catalog: Catalog):
-        self.catalog = catalog
-
-    @property
-    def db(self) -> sqlite3.Connection:
-        return self.catalog.db
-
-    def _read(self, sql: str, params=()) -> list:
-        try:
-            return self.db.execute(sql, params).fetchall()
-        except sqlite3.Error as e:
-            if missing_table(e):
-                return []
-            raise
+class Collections(CatalogStore):
+    """Collections and smart-collection definitions over the catalog's connection."""
 
     def _id(self, name: str, smart: bool | None = None) -> int:
         rows = self._read("SELECT id, smart IS NOT NULL FROM collections WHERE name=?", (check_name(name),))

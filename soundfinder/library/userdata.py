@@ -127,8 +127,9 @@ def pick_present(rows: list, extra_from: int) -> list[tuple]:
     return [(h, p, rank > 0, extra) for h, (rank, p, extra) in out.items()]
 
 
-class UserData:
-    """Favourites, ratings, hidden sounds and history over the catalog's connection."""
+class CatalogStore:
+    """A store over the catalog's connection whose reads find nothing (not an error) in a
+    catalog made before its tables existed."""
 
     def __init__(self, catalog: Catalog):
         self.catalog = catalog
@@ -144,6 +145,10 @@ class UserData:
             if missing_table(e):
                 return []
             raise
+
+
+class UserData(CatalogStore):
+    """Favourites, ratings, hidden sounds and history over the catalog's connection."""
 
     # -- marks ---------------------------------------------------------------------------
 
