@@ -2,7 +2,7 @@
 
 Corpus, built on the fly (nothing committed): the held-out part of bench/train_recipe.py's set
 (Hydrogen kits, Sonic Pi, LMMS, FluidR3 notes, sox tones/noise, espeak speech; split by kit /
-instrument / voice, seed 0), so a model trained by the recipe never saw these files. A file's
+instrument / voice, the recipe's default split), so a model trained by the recipe never saw these files. A file's
 labels are the search tokens of its path caption; a query "{label}" wants every file holding
 the label's tokens. Labels with at least 5 files, 25 of them (LABELS).
 
@@ -55,7 +55,7 @@ def corpus(work: Path) -> list[tuple[Path, set[str]]]:
     from soundfinder.query.tokens import query_tokens
 
     families = recipe.build_dataset(work)
-    _, held = recipe.split(families, 0.2, 0)
+    _, held = recipe.split(families, recipe.HOLDOUT, recipe.SEED)  # what the recipe's model never saw
     return [(p.path, set(query_tokens(p.caption))) for p in held]
 
 

@@ -65,6 +65,7 @@ NOTE_NAMES = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
 # Held-out classes: a caption's coarse word (soundfinder.training.templates.coarse_class), kept
 # when the class has training files and at least MIN_HELD sounds held out.
 MIN_HELD = 3
+HOLDOUT, SEED = 0.3, 0  # the default split; bench/ranking.py and bench/finetune_check.py use the same one
 DESIGNS = {  # what --design compares; "old" is the caption design before issue #20
     "new": {},
     "old": {"captions": "fixed", "balance": False},
@@ -331,8 +332,8 @@ def main() -> None:
     ap.add_argument("--design", choices=["new", "old", "both"], default="new",
                     help="the caption/sampling design; both: new then old, back to back, same box")
     ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--holdout", type=float, default=0.3, help="fraction held out within each family")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--holdout", type=float, default=HOLDOUT, help="fraction held out within each family")
+    ap.add_argument("--seed", type=int, default=SEED)
     ap.add_argument("--skip-before", action="store_true", help="do not measure the random initialisation")
     ap.add_argument("--threads", type=int, default=2, help="torch threads (1 when two designs run side by side)")
     args = ap.parse_args()
