@@ -126,6 +126,20 @@ def score(truths: list[Truth], results: list[dict]) -> dict:
     return out
 
 
+def tempo_confusions(truths: list[Truth], results: list[dict]) -> dict[str, list[str]]:
+    """Wrong tempos by how they are wrong (x2, x1/2, x3/4, ..., none), each with its loop's
+    group and detail ("drum-loop rock, 4 bar(s)")."""
+    out: dict[str, list[str]] = {}
+    named = ((2, "x2"), (0.5, "x1/2"), (0.75, "x3/4"), (4 / 3, "x4/3"), (1.5, "x3/2"), (2 / 3, "x2/3"))
+    for t, r in zip(truths, results, strict=True):
+        if t.kind != "loop" or (r["bpm"] is not None and abs(r["bpm"] - t.bpm) <= 0.02 * t.bpm):
+            continue
+        label = "none" if r["bpm"] is None else next(
+            (n for f, n in named if abs(r["bpm"] - t.bpm * f) <= 0.02 * t.bpm * f), "other")
+        out.setdefault(label, []).append(f"{t.group} {t.detail} @{t.bpm:g}")
+    return out
+
+
 def run_candidate(name, fn, truths, audio) -> tuple[list[dict], float]:
     results, t0 = [], time.process_time()
     for t in truths:
@@ -219,6 +233,8 @@ def main() -> None:
               f"octave errors {s['bpm_octave_errors']:.0%})  key exact {s['key_exact']:.0%} "
               f"MIREX {s['key_mirex']:.2f}  kind {kind}  pitch {s['pitch']:.0%}  {per_file * 1000:.1f} ms/file")
         if name == "soundfinder":
+            for label, loops in sorted(tempo_confusions(truths, results).items()):
+                print(f"  tempo {label}: {len(loops)}: {'; '.join(loops)}")
             for t, r in zip(truths, results, strict=True):
                 wrong = []
                 if t.kind == "loop" and (r["bpm"] is None or abs(r["bpm"] - t.bpm) > 0.02 * t.bpm):

@@ -59,12 +59,41 @@ def drum_kits() -> list[dict[str, list[Path]]]:
     for kit in sorted(KITS.iterdir()):
         files = [p for p in kit.iterdir() if p.suffix.lower() in (".wav", ".flac")]
         pick = {}
-        for inst, pat in (("kick", r"kick|bd|bass ?drum"), ("snare", r"snare|sd|clap"),
-                          ("hat", r"hat|hh|hi-hat"), ("tom", r"tom"), ("cymbal", r"crash|ride|cym")):
+        # A plain "sd" matched "ba-SSD-rum" and "tom" matched "Kick_S-TOM-p": some "snares" were
+        # bass drums (a kick on the backbeat reads as a kick on every beat).
+        for inst, pat in (("kick", r"kick|bd|bass ?drum"), ("snare", r"snare|(?<!s)sd|clap"),
+                          ("hat", r"hat|hh|hi-hat"), ("tom", r"tom(?!p)"), ("cymbal", r"crash|ride|cym")):
             pick[inst] = sorted(p for p in files if re.search(pat, p.name, re.IGNORECASE))
         if pick["kick"] and pick["snare"] and pick["hat"]:
             kits.append(pick)
     return kits
+
+
+# Half-time is a feel of fast tempos (trap, dubstep, drum & bass): the snare on 3 at 75 BPM
+# would be a backbeat at 37.5 BPM, which nobody plays. Its tempos are drawn in this range.
+HALF_TIME_BPM = (120.0, 175.0)
+CHOKE_FADE = 0.005  # seconds: a hi-hat is cut (choked) by the next hi-hat hit, as on a kit
+
+
+def groove_bpm(bpm: float, groove: str, lo: float = 70.0, hi: float = 175.0) -> float:
+    """`bpm` drawn in [lo, hi] mapped to the range where `groove` is played (same draw, so the
+    rest of a seed's set stays the same)."""
+    if groove != "half-time":
+        return bpm
+    a, b = HALF_TIME_BPM
+    return float(np.round(a + (bpm - lo) / (hi - lo) * (b - a), 1))
+
+
+def _hits(spec: dict, inst: str, bars: int) -> list[tuple[float, int]]:
+    """(beat position, step) of every hit of `inst` in the loop, in time order."""
+    out = []
+    for bar in range(bars):
+        for step in spec[inst]:
+            pos = step / 4.0
+            if step in spec.get("swing", []):
+                pos += 0.5 / 3  # the offbeat eighth late: triplet swing
+            out.append((bar * 4 + pos, step))
+    return sorted(out)
 
 
 def drum_loop(rng, kit, bpm: float, bars: int, groove: str) -> np.ndarray:
@@ -73,17 +102,20 @@ def drum_loop(rng, kit, bpm: float, bars: int, groove: str) -> np.ndarray:
     out = np.zeros(n, dtype=np.float32)
     spec = GROOVES[groove]
     sounds = {inst: load(rng.choice(kit[inst])) for inst in ("kick", "snare", "hat")}
-    for bar in range(bars):
-        for inst in ("kick", "snare", "hat"):
-            for step in spec[inst]:
-                pos = step / 4.0
-                if step in spec.get("swing", []):
-                    pos += 0.5 / 3  # the offbeat eighth late: triplet swing
-                vel = (0.9 if inst != "hat" else (0.55 if step % 4 else 0.7)) * rng.uniform(0.85, 1.0)
-                start = int(round((bar * 4 + pos) * beat * SR))
-                s = sounds[inst] * vel
-                idx = (start + np.arange(min(len(s), n))) % n  # tails wrap: a loop repeats
-                np.add.at(out, idx, s[: len(idx)])
+    fade = int(CHOKE_FADE * SR)
+    for inst in ("kick", "snare", "hat"):
+        hits = _hits(spec, inst, bars)
+        starts = [int(round(pos * beat * SR)) for pos, _ in hits]
+        for i, (_pos, step) in enumerate(hits):
+            vel = (0.9 if inst != "hat" else (0.55 if step % 4 else 0.7)) * rng.uniform(0.85, 1.0)
+            s = sounds[inst] * vel
+            if inst == "hat":  # choked by the next hat hit (wrapping round the loop)
+                gap = (starts[(i + 1) % len(starts)] - starts[i]) % n or n
+                if len(s) > gap:
+                    s = s[:gap].copy()
+                    s[-min(fade, gap):] *= np.linspace(1.0, 0.0, min(fade, gap), dtype=np.float32)
+            idx = (starts[i] + np.arange(min(len(s), n))) % n  # tails wrap: a loop repeats
+            np.add.at(out, idx, s[: len(idx)])
     peak = np.abs(out).max()
     return out / peak * 0.8 if peak > 0 else out
 
@@ -189,9 +221,9 @@ def build(folder: Path, seed: int = 0, drum_loops: int = 48, tonal_per_key: int 
     kits = drum_kits()
     grooves = list(GROOVES)
     for i in range(drum_loops):
-        bpm = float(np.round(rng.uniform(70, 175), 1))
-        bars = int(rng.choice([1, 2, 4]))
         groove = grooves[i % len(grooves)]
+        bpm = groove_bpm(float(np.round(rng.uniform(70, 175), 1)), groove)
+        bars = int(rng.choice([1, 2, 4]))
         save(drum_loop(rng, kits[i % len(kits)], bpm, bars, groove), group="drum-loop", kind="loop", bpm=bpm,
              detail=f"{groove}, {bars} bar(s)")
 

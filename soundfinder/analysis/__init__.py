@@ -21,7 +21,7 @@ from soundfinder.analysis.notation import normalize_key, note_name
 
 # Bump when a change would give different values: stored results of older versions are
 # recomputed lazily (`soundfinder analyze`).
-ANALYZER_VERSION = "1"
+ANALYZER_VERSION = "2"
 
 METADATA, NAME, AUDIO = "metadata", "name", "audio"
 LOOP, ONE_SHOT = "loop", "one-shot"

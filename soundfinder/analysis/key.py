@@ -49,18 +49,24 @@ def chroma(sig: Signal, fmin: float = 60.0, fmax: float = 2500.0, frames: slice 
     f = sig.freqs
     band = (f >= fmin) & (f <= fmax)
     s = spec[:, band]
-    fb = f[band]
     if s.size == 0 or s.shape[1] < 3:
         return np.zeros(12), np.zeros(12)
     peaks = np.zeros_like(s, dtype=bool)
     peaks[:, 1:-1] = (s[:, 1:-1] > s[:, :-2]) & (s[:, 1:-1] >= s[:, 2:])
     frame_max = s.max(axis=1, keepdims=True) + 1e-9
     peaks &= s > 0.05 * frame_max  # drop the floor between partials
-    weight = np.where(peaks, np.log1p(100.0 * s / frame_max), 0.0)
-    pcs = np.mod(np.rint(69 + 12 * np.log2(fb / 440.0)).astype(int), 12)
-    per_bin = weight.sum(axis=0)
-    out = np.bincount(pcs, weights=per_bin, minlength=12)
-    bass = np.bincount(pcs, weights=per_bin * (fb < 200.0), minlength=12)
+    rows, cols = np.nonzero(peaks)
+    weight = np.log1p(100.0 * s[rows, cols] / frame_max[rows, 0])
+    # A bin is 10.8 Hz wide: a semitone below ~190 Hz. The bin's own frequency put D#2
+    # (77.8 Hz) on D or E, so D# keys were missed with their bass. The peak's true frequency
+    # comes from a parabola through the log magnitudes of the bin and its neighbours.
+    a, b, c = (np.log(s[rows, cols + k] + 1e-9) for k in (-1, 0, 1))
+    den = a - 2 * b + c
+    shift = np.where(den < 0, 0.5 * (a - c) / np.where(den < 0, den, -1.0), 0.0)
+    freq = (np.flatnonzero(band)[cols] + np.clip(shift, -0.5, 0.5)) * (f[1] - f[0])
+    pcs = np.mod(np.rint(69 + 12 * np.log2(np.maximum(freq, 1.0) / 440.0)).astype(int), 12)
+    out = np.bincount(pcs, weights=weight, minlength=12)
+    bass = np.bincount(pcs, weights=weight * (freq < 200.0), minlength=12)
     return _norm(out), _norm(bass)
 
 

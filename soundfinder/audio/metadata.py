@@ -5,7 +5,7 @@ Sample packs and DAWs write them in chunks libsndfile ignores:
           loop points: samplers), an `id3 ` chunk (TBPM, TKEY)
     AIFF  `INST` (base note), `basc` (Apple Loops: beats, key, scale, loop flag), `ID3 `
     FLAC  Vorbis comments (BPM, TEMPO, KEY, INITIALKEY)   MP3  ID3v2 (TBPM, TKEY)
-    OGG   Vorbis comments in the first pages
+    OGG   Vorbis (or Opus) comments in the first pages
 
 The file is opened read-only and only its first chunks are read (at most a few hundred KB
 are scanned). Anything malformed is ignored: metadata is evidence, never a reason to fail.
@@ -114,13 +114,17 @@ def _aiff(f, meta: FileMetadata) -> None:
                 meta.root_note = base
                 meta.sources.append("INST")
         elif cid == b"basc" and size >= 18:
-            # Apple Loops: version, beats, root note, scale type, signature, loop flag.
+            # Apple Loops: version, beats, root note, scale type (1 minor, 2 major, 3 neither,
+            # 4 both), time signature, loop type (0 loop, 1 one-shot: libsndfile's aiff.c).
             f.seek(body)
-            _version, beats, root, scale, _num, _den, loop = struct.unpack(">IIHHHHH", f.read(18))
+            _version, beats, root, scale, _num, den, loop_type = struct.unpack(">IIHHHHH", f.read(18))
             meta.sources.append("basc")
+            if den in (2, 8, 16) and beats * 4 % den == 0:
+                beats = beats * 4 // den  # the tempo counts quarter notes
             if 0 < beats < 100000:
                 meta.beats = int(beats)
-            meta.one_shot = not bool(loop)
+            if loop_type in (0, 1):
+                meta.one_shot = loop_type == 1
             if 0 <= root <= 127:
                 meta.root_note = root
                 if scale in (1, 2):
@@ -209,6 +213,21 @@ def _flac(f, meta: FileMetadata) -> None:
 
 
 def _ogg(data: bytes, meta: FileMetadata) -> None:
-    i = data.find(b"\x03vorbis")
-    if i >= 0:
-        _vorbis_comments(data, i + 7, meta, "vorbis")
+    """The comment header (Vorbis, or Opus's OpusTags), reassembled from the first pages: it
+    may span pages, whose headers sit in the middle of a naive byte search."""
+    packets, packet, pos = [], b"", 0
+    while pos + 27 <= len(data) and data[pos:pos + 4] == b"OggS" and len(packets) < 3:
+        nseg = data[pos + 26]
+        lacing = data[pos + 27:pos + 27 + nseg]
+        pos += 27 + nseg
+        for lace in lacing:
+            packet += data[pos:pos + lace]
+            pos += lace
+            if lace < 255:
+                packets.append(packet)
+                packet = b""
+    for p in packets + [packet]:
+        if p.startswith(b"\x03vorbis"):
+            return _vorbis_comments(p, 7, meta, "vorbis")
+        if p.startswith(b"OpusTags"):
+            return _vorbis_comments(p, 8, meta, "vorbis")
