@@ -193,7 +193,7 @@ class ManagerController:
                         seen.add(e.path)
                         recs.append(lib.get(e.path))
             elif kind == "collection":
-                recs = [lib.get(m.path) for m in lib.collections.members(arg)]
+                recs = lib.collections.member_records(arg)
             elif kind == "smart":
                 from soundfinder.query.smart import evaluate
 
