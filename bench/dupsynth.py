@@ -15,8 +15,10 @@ up front, not tuned to a result):
 * lengths of everything drawn from the real samples on this machine (Hydrogen, Sonic Pi,
   LMMS: median ~0.7 s, 95 % under 8 s), jittered.
 
-Files do not exist; `real_loader` decodes, for each path, the real sample whose length is
-nearest, so the decode and compare cost of every candidate is paid as it would be.
+Files do not exist; `real_loader` decodes a real sample for each: an instrument's layers are
+a real Hydrogen drum's layers, a copy is its original's sample at -3 dB, any other file the
+real sample of the nearest length. So every candidate costs the decode and comparison it
+would, and a layer pair is as hard to tell apart as in a real kit.
 Built once into $SOUNDFINDER_BENCH_MODELS (copying lib-100000's vectors and search graph).
 """
 
@@ -34,7 +36,7 @@ import numpy as np
 from bench.indexing import MODEL_CACHE
 from bench.query import DIM, build_library
 
-GENERATOR = 1
+GENERATOR = 2  # bump when the library changes: a cached one is rebuilt
 REAL_FOLDERS = ("/usr/share/hydrogen/data/drumkits", "/usr/share/sonic-pi/samples", "/usr/share/lmms/samples")
 AUDIO = (".wav", ".flac", ".ogg", ".aif", ".aiff")
 
@@ -71,16 +73,17 @@ def _durations(n: int, real: np.ndarray, rng) -> np.ndarray:
     return np.clip(rng.choice(pool, n) * np.exp(rng.normal(0, 0.15, n)), 0.02, 60.0)
 
 
-def _extras(base_vecs, base_dur, rng) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int]], int]:
+def _extras(base_vecs, base_dur, rng) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int]], list[int]]:
     """(vectors, durations) appended after the base, the (original, copy) pairs among all ids,
-    and how many of the appended rows are layers."""
+    and the instrument of each appended layer."""
     n = len(base_vecs)
-    vecs, durs = [], []
-    for _ in range(1000):  # multi-sampled instruments
+    vecs, durs, family = [], [], []
+    for f in range(1000):  # multi-sampled instruments
         size = int(rng.integers(4, 13))
         centre = base_vecs[int(rng.integers(n))][None, :]
         level = float(rng.uniform(0.88, 0.97))  # pairwise cosine of its layers
         vecs.append(_near(np.repeat(centre, size, 0), np.full(size, np.sqrt(level)), rng))
+        family += [f] * size
         length = float(base_dur[int(rng.integers(n))])
         durs.append(np.full(size, length) if rng.random() < 0.3 else length * (1 + rng.normal(0, 0.03, size)))
     layers = np.concatenate(vecs)
@@ -92,7 +95,15 @@ def _extras(base_vecs, base_dur, rng) -> tuple[np.ndarray, np.ndarray, list[tupl
     cdur = np.maximum(base_dur[src] + rng.uniform(-0.02, 0.03, len(src)), 0.01)
     first_copy = n + len(layers)
     pairs = [(int(o), first_copy + i) for i, o in enumerate(src.tolist())]
-    return (np.concatenate([layers, copies]), np.concatenate([ldur, cdur]), pairs, len(layers))
+    return np.concatenate([layers, copies]), np.concatenate([ldur, cdur]), pairs, family
+
+
+def _extra_path(vid: int, row: int, family: list[int]) -> str:
+    """Layers are named by instrument and layer (the loader decodes a real kit's layers for
+    them); copies by vector id."""
+    if row < len(family):
+        return f"/bench/more/layer_{family[row]:04d}_{vid:07d}.wav"
+    return f"/bench/more/take_{vid:07d}.wav"
 
 
 def build(log=print) -> tuple[Path, list[tuple[int, int]]]:
@@ -118,7 +129,8 @@ def build(log=print) -> tuple[Path, list[tuple[int, int]]]:
     base_vecs = np.asarray(vlog.read(0, n))
     real = np.array([d for d, _ in real_samples()])
     base_dur = _durations(n, real, rng)
-    extra, extra_dur, pairs, n_layers = _extras(base_vecs, base_dur, rng)
+    extra, extra_dur, pairs, family = _extras(base_vecs, base_dur, rng)
+    n_layers = len(family)
     first = vlog.append(extra)
     db = sqlite3.connect(str(root / "catalog.sqlite"), isolation_level=None)
     db.execute("BEGIN")
@@ -129,7 +141,7 @@ def build(log=print) -> tuple[Path, list[tuple[int, int]]]:
     db.executemany(
         "INSERT INTO files (path, size, mtime_ns, hash, duration, sample_rate, channels, format, subtype, "
         "status, error, vector_id, added, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        ((f"/bench/more/{'layer' if i - first < n_layers else 'take'}_{i:07d}.wav".encode(), 100_000 + i,
+        ((_extra_path(i, i - first, family).encode(), 100_000 + i,
           1_700_000_000_000_000_000 + i, f"{i:032x}", float(extra_dur[i - first]), 44100, 2, "WAV", "PCM_16",
           "indexed", None, i, now, now) for i in ids))
     db.execute("COMMIT")
@@ -143,22 +155,40 @@ def build(log=print) -> tuple[Path, list[tuple[int, int]]]:
     return root, pairs
 
 
-def real_loader(lib, stats: dict):
-    """A loader for `find_duplicates` that decodes, for each synthetic path, the real sample of
-    the nearest length (counting decodes and their time in `stats`)."""
+def real_loader(lib, pairs: list[tuple[int, int]], stats: dict):
+    """A loader for `find_duplicates` that decodes a real sample for each synthetic path, as
+    hard as the library is meant to be: an instrument's layers are the layers of one real
+    multi-sampled drum (Hydrogen kits), a copy is its original's sample at -3 dB, any other
+    file the real sample of the nearest length. Counts decodes and their time in `stats`."""
+    import re
+
+    from bench.duplicates import layered_samples
     from soundfinder.query import samecheck
 
     samples = real_samples()
     lengths = np.array([d for d, _ in samples])
-    duration = {r.path: r.duration or 0.0 for r in lib.files()}
+    kits = layered_samples()
+    records = {r.path: r for r in lib.files()}
+    by_vector = {r.vector_id: r.path for r in records.values()}
+    original = {by_vector[c]: by_vector[o] for o, c in pairs}
     stats.update(decodes=0, decode_s=0.0)
     lock = threading.Lock()
 
+    def source(path: str) -> tuple[str, float]:
+        if path in original:
+            return source(original[path])[0], 10 ** (-3 / 20)
+        layer = re.match(r".*/layer_(\d+)_(\d+)\.wav$", path)
+        if layer and kits:
+            kit = kits[int(layer.group(1)) % len(kits)]
+            return str(kit[int(layer.group(2)) % len(kit)]), 1.0
+        i = min(int(np.searchsorted(lengths, records[path].duration or 0.0)), len(samples) - 1)
+        return samples[i][1], 1.0
+
     def load(path: str) -> np.ndarray:
-        i = min(int(np.searchsorted(lengths, duration[path])), len(samples) - 1)
+        real, gain = source(path)
         t = time.perf_counter()
         try:
-            return samecheck.load(samples[i][1])
+            return samecheck.load(real) * np.float32(gain)
         finally:
             with lock:
                 stats["decodes"] += 1

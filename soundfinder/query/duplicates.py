@@ -2,12 +2,16 @@
 
 Two kinds of group:
     identical   byte-identical files (one content hash, so one vector): free to find.
-    near        the same recording re-encoded, resampled, gain-changed or trimmed: candidates
-                are each vector's nearest neighbours in the embedding space (one batched knn
-                over the library, `Library.neighbours`), confirmed by a signal-level check
-                after decoding (`samecheck.compare`: aligned waveform and per-band
-                correlation). The embedding alone would group velocity layers and
-                round-robins of one drum; the signal check does not.
+    near        the same recording re-encoded, resampled, gain-changed or trimmed, in two stages:
+                1. candidates (`candidate_pairs`, array work only): each vector's nearest
+                   neighbours (one batched knn over the library, `Library.neighbours`) at
+                   cosine >= MIN_COSINE whose catalog durations copies could have (`slack_s`);
+                2. confirmation (`dupconfirm`): both files decoded and compared at signal
+                   level (`samecheck.compare`: aligned waveform, per-band correlation, one
+                   gain), per connected component of the candidate graph, on threads.
+                The embedding alone would group velocity layers and round-robins of one drum;
+                the signal check does not. Stage 1 decides the cost: at 100k files the knn is
+                ~all of it and only the candidates' files are decoded (bench/duplicates.py).
 
 The copy to keep: lossless before lossy, then the higher sample rate, then the higher bit
 depth, then the shorter path (usually the original folder).
