@@ -88,7 +88,7 @@ class ManagerController:
                                 ("Hide sound", "H", self.hide_selected),
                                 ("Add to collection…", "C", self.collection_menu),
                                 ("Export selection…", "Ctrl+E", self.export_selection),
-                                *((f"Rate {n} ★", str(n), lambda n=n: self.rate(n)) for n in range(1, 6)),
+                                *((f"Rate {n} ★", str(n), lambda *_, n=n: self.rate(n)) for n in range(1, 6)),
                                 ("Clear rating", "0", lambda: self.rate(None))):
             act = QAction(text, self.w.view, shortcut=QKeySequence(key))
             act.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
