@@ -112,3 +112,46 @@ def test_collapse_copies_and_smart_view_updates_live(qtbot, open_window, indexed
         w.bridge.library.set_user_tags(str(kick), ["loud"])
     w.refresh_results()  # what a library change triggers
     qtbot.waitUntil(lambda: w.results.paths() == [str(kick)], timeout=WAIT_MS)
+
+
+def test_keys_rate_and_history_shows_when(qtbot, open_window, indexed_library):  # noqa: F811
+    """Keys 1-5 rate the selection (stars in the Rating column), 0 clears; the history views
+    show when each sound was auditioned, in the Match column titled "When"."""
+    import re
+
+    from soundfinder.gui.results_model import RATING, SCORE
+
+    w = open_window(indexed_library)
+    _ready(qtbot, w)
+    qtbot.waitUntil(lambda: w.results.rowCount() > 2, timeout=WAIT_MS)
+    w.view.setFocus()
+    w.view.selectRow(0)
+    first = w.current_path()
+
+    def stars():
+        return w.results.data(w.results.index(w.results.row_of(first), RATING))
+
+    qtbot.keyClick(w.view, Qt.Key.Key_4)
+    qtbot.waitUntil(lambda: stars() == "★★★★☆", timeout=WAIT_MS)
+    with w.bridge.library.lock:
+        assert list(w.bridge.library.userdata.ratings().values()) == [4]
+    qtbot.keyClick(w.view, Qt.Key.Key_0)
+    qtbot.waitUntil(lambda: stars() == "", timeout=WAIT_MS)
+
+    with w.bridge.library.lock:
+        w.bridge.library.userdata.record("auditioned", first)
+    w.manager.show_view("auditioned", None)
+    qtbot.waitUntil(lambda: w.results.paths() == [first], timeout=WAIT_MS)
+    assert w.results.headerData(SCORE, Qt.Orientation.Horizontal) == "When"
+    assert re.fullmatch(r"\d\d:\d\d", w.results.data(w.results.index(0, SCORE)))
+
+
+def test_when_reads_today_yesterday_or_the_date():
+    import time
+
+    from soundfinder.gui.results_model import format_when
+
+    now = time.mktime((2026, 11, 30, 15, 0, 0, 0, 0, -1))
+    assert format_when(now - 3600, now) == "14:00"
+    assert format_when(now - 86400, now) == "yesterday 15:00"
+    assert format_when(now - 3 * 86400, now) == "2026-11-27 15:00"

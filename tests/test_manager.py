@@ -212,3 +212,50 @@ def _json_any(cli, *args):
     code, out, err = cli(*args, "--json")
     assert code in (0, 1), err
     return json.loads(out)
+
+
+def test_lists_are_reused_until_the_catalog_changes_here_or_elsewhere(cli, indexed):
+    """Favourites and members are kept between calls (the GUI asks often) and dropped as soon
+    as this connection or another one (the CLI, an indexer) writes."""
+    from soundfinder.library import Library
+
+    kick, snare = str(indexed / "Kicks" / "kick.wav"), str(indexed / "Snares" / "snare.wav")
+    assert cli("fav", "add", kick)[0] == 0
+    with Library.open(cli.library, readonly=True) as lib:  # the CLI writes meanwhile
+        statements = []
+        lib.catalog.db.set_trace_callback(statements.append)
+        assert [m.path for m in lib.userdata.favourites()] == [kick]
+        first = len(statements)
+        assert [m.path for m in lib.userdata.favourites()] == [kick]
+        assert not any("user_marks" in s for s in statements[first:])  # the repeat ran no join
+        assert cli("fav", "add", snare)[0] == 0  # another connection
+        assert {m.path for m in lib.userdata.favourites()} == {kick, snare}
+    with Library.open(cli.library) as lib:
+        assert {m.path for m in lib.userdata.favourites()} == {kick, snare}
+        lib.userdata.set_favourite(kick, False)  # this connection
+        assert [m.path for m in lib.userdata.favourites()] == [snare]
+        lib.collections.create("Kit")
+        lib.collections.add("Kit", [snare, kick])
+        assert [m.path for m in lib.collections.members("Kit")] == [snare, kick]
+        lib.collections.remove("Kit", snare)
+        assert [m.path for m in lib.collections.members("Kit")] == [kick]
+
+
+def test_collection_records_in_one_query_follow_a_move(cli, indexed):
+    """The collection view's records: one join, in the order added, the moved file's new path."""
+    from soundfinder.library import Library
+
+    paths = [str(indexed / "Hats" / "hat.flac"), str(indexed / "Kicks" / "kick.wav"),
+             str(indexed / "Snares" / "snare.wav")]
+    assert cli("collection", "create", "Kit", *paths)[0] == 0
+    moved = indexed / "Moved" / "kick two.wav"
+    moved.parent.mkdir()
+    shutil.move(paths[1], moved)
+    assert cli("index", str(indexed))[0] == 0
+    with Library.open(cli.library) as lib:
+        statements = []
+        lib.catalog.db.set_trace_callback(statements.append)
+        recs = lib.collections.member_records("Kit")
+        assert [r.path for r in recs] == [paths[0], str(moved), paths[2]]
+        assert all(r.status == "indexed" and r.vector_id is not None for r in recs)
+        assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) <= 3

@@ -87,7 +87,9 @@ class ManagerController:
         for text, key, slot in (("Toggle favourite", "F", self.toggle_favourite),
                                 ("Hide sound", "H", self.hide_selected),
                                 ("Add to collection…", "C", self.collection_menu),
-                                ("Export selection…", "Ctrl+E", self.export_selection)):
+                                ("Export selection…", "Ctrl+E", self.export_selection),
+                                *((f"Rate {n} ★", str(n), lambda *_, n=n: self.rate(n)) for n in range(1, 6)),
+                                ("Clear rating", "0", lambda: self.rate(None))):
             act = QAction(text, self.w.view, shortcut=QKeySequence(key))
             act.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
             act.triggered.connect(slot)
@@ -125,10 +127,11 @@ class ManagerController:
                 and not any(x.status == INDEXED for x in records if x.path.startswith(r)))}
             ud = lib.userdata
             return (tree, offline, lib.collections.list(), ud.favourite_hashes(), len(ud.hidden()),
-                    len(ud.history("auditioned")), len(ud.history("dragged")))
+                    len(ud.history("auditioned")), len(ud.history("dragged")), ud.ratings())
 
         def done(result):
-            tree, offline, collections, favs, hidden, heard, dragged = result
+            tree, offline, collections, favs, hidden, heard, dragged, ratings = result
+            self.w.results.ratings = ratings
             self.panel.set_folders(tree, offline)
             self.panel.set_collections(collections)
             self.panel.set_counts(len(favs), hidden, heard, dragged)
@@ -140,7 +143,7 @@ class ManagerController:
     def _repaint(self) -> None:
         m = self.w.results
         if m.rowCount():
-            m.dataChanged.emit(m.index(0, 0), m.index(m.rowCount() - 1, 0))
+            m.dataChanged.emit(m.index(0, 0), m.index(m.rowCount() - 1, m.columnCount() - 1))
 
     def _record(self, kind: str, path: str) -> None:
         if self.bridge.readonly or not path:
@@ -180,6 +183,8 @@ class ManagerController:
 
         embedder = self.bridge.embedder
 
+        when: dict[str, float] = {}
+
         def records(lib):
             nan = float("nan")
             if kind == "favourites":
@@ -187,13 +192,13 @@ class ManagerController:
             elif kind == "hidden":
                 recs = [lib.get(m.path) for m in lib.userdata.hidden()]
             elif kind in ("auditioned", "dragged"):
-                seen, recs = set(), []
+                recs = []
                 for e in lib.userdata.history(kind):
-                    if e.path not in seen:
-                        seen.add(e.path)
+                    if e.path not in when:
+                        when[e.path] = e.at  # the latest time: shown in the Match column, as "When"
                         recs.append(lib.get(e.path))
             elif kind == "collection":
-                recs = [lib.get(m.path) for m in lib.collections.members(arg)]
+                recs = lib.collections.member_records(arg)
             elif kind == "smart":
                 from soundfinder.query.smart import evaluate
 
@@ -210,7 +215,10 @@ class ManagerController:
                 return []
             recs = [r for r in recs if r is not None]
             lib.attach_tags(recs)
-            return [Hit(nan, r) for r in recs]
+            hits = [Hit(nan, r) for r in recs]
+            for h in hits if when else ():
+                h.when = when[h.path]
+            return hits
 
         self.view_title = TITLES.get(kind) or (f"⚡ {arg}" if kind == "smart" else f"Collection “{arg}”")
         if kind == "duplicates":
@@ -234,6 +242,12 @@ class ManagerController:
         hashes = {self.w.results.hits[self.w.results.row_of(p)].record.hash for p in paths}
         on = not hashes <= self.w.results.favourites
         self._run(lambda lib: lib.userdata.set_favourite(paths, on), lambda _: self.refresh())
+
+    def rate(self, rating: int | None) -> None:
+        """Keys 1-5 rate the selected sounds, 0 clears (shown as stars in the Rating column)."""
+        paths = self._selected()
+        if paths and self.w.writable():
+            self._run(lambda lib: lib.userdata.set_rating(paths, rating), lambda _: self.refresh())
 
     def hide_selected(self) -> None:
         paths = self._selected()

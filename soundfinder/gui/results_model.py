@@ -20,8 +20,8 @@ RecordRole = Qt.ItemDataRole.UserRole + 3  # the FileRecord
 RankRole = Qt.ItemDataRole.UserRole + 4  # position in the core's ranking
 TagsRole = Qt.ItemDataRole.UserRole + 5  # [(tag, set by the user?)], the user's first
 
-NAME, SCORE, DURATION, FORMAT, TAGS, FOLDER, BPM, KEY, KIND = range(9)
-HEADERS = ("Name", "Match", "Length", "Format", "Tags", "Folder", "BPM", "Key", "Type")
+NAME, SCORE, DURATION, FORMAT, TAGS, FOLDER, BPM, KEY, KIND, RATING = range(10)
+HEADERS = ("Name", "Match", "Length", "Format", "Tags", "Folder", "BPM", "Key", "Type", "Rating")
 
 _ROLES = frozenset({Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.TextAlignmentRole,
                     PathRole, ScoreRole, RecordRole, RankRole, TagsRole})
@@ -57,6 +57,23 @@ def format_audio(record) -> str:
     if record.channels:
         parts.append({1: "mono", 2: "stereo"}.get(record.channels, f"{record.channels} ch"))
     return " · ".join(p for p in parts if p)
+
+
+def format_rating(rating: int | None) -> str:
+    return "★" * rating + "☆" * (5 - rating) if rating else ""
+
+
+def format_when(at: float, now: float | None = None) -> str:
+    """When a sound was auditioned or dragged: the time today, 'yesterday 14:03', else the date."""
+    import time
+
+    t, today = time.localtime(at), time.localtime(now)
+    days = (time.mktime(today[:3] + (0, 0, 0, 0, 0, -1)) - time.mktime(t[:3] + (0, 0, 0, 0, 0, -1))) / 86400
+    if round(days) <= 0:
+        return time.strftime("%H:%M", t)
+    if round(days) == 1:
+        return time.strftime("yesterday %H:%M", t)
+    return time.strftime("%Y-%m-%d %H:%M", t)
 
 
 def descriptor_text(desc, col: int) -> str:
@@ -99,6 +116,7 @@ class ResultsModel(QAbstractTableModel):
         self.roots: list[str] = []  # library folders: the Folder column is shown relative to them
         self._flags = None  # every row has the same flags
         self.favourites: set[str] = set()  # content hashes starred by the user (gui/manager.py)
+        self.ratings: dict[str, int] = {}  # content hash -> the user's 1-5 rating
 
     def set_roots(self, folders: list[str]) -> None:
         self.roots = sorted(folders, key=len, reverse=True)
@@ -140,6 +158,8 @@ class ResultsModel(QAbstractTableModel):
 
     def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            if section == SCORE and self.hits and getattr(self.hits[0], "when", None) is not None:
+                return "When"  # a history view: when each sound was auditioned or dragged
             return HEADERS[section]
         return None
 
@@ -155,6 +175,8 @@ class ResultsModel(QAbstractTableModel):
                 copies = f"  ×{hit.copies}" if getattr(hit, "copies", 1) > 1 else ""  # collapsed copies
                 return ("★ " if rec.hash in self.favourites else "") + os.path.basename(rec.path) + copies
             if col == SCORE:
+                if getattr(hit, "when", None) is not None:
+                    return format_when(hit.when)
                 return "" if math.isnan(hit.score) else f"{hit.score:.2f}"
             if col == DURATION:
                 return format_duration(rec.duration)
@@ -166,6 +188,8 @@ class ResultsModel(QAbstractTableModel):
                 return self.folder_label(rec.path)
             if col in (BPM, KEY, KIND):
                 return descriptor_text(getattr(hit, "descriptors", None), col)
+            if col == RATING:
+                return format_rating(self.ratings.get(rec.hash))
         elif role == Qt.ItemDataRole.ToolTipRole:
             if col in (NAME, SCORE) and getattr(hit, "why", None):
                 return why_tooltip(hit.why, rec.path)  # why a text search matched it (names, sound)
@@ -204,6 +228,7 @@ class ResultsModel(QAbstractTableModel):
         keys = {
             NAME: lambda h: os.path.basename(h.path).lower(),
             SCORE: lambda h: -self._ranks.get(id(h), 0),  # best match first when descending
+            RATING: lambda h: self.ratings.get(h.record.hash, 0),
             DURATION: lambda h: h.record.duration or 0.0,
             FORMAT: lambda h: (h.record.format or "", h.record.sample_rate or 0),
             TAGS: lambda h: ", ".join(h.record.tags),

@@ -16,6 +16,7 @@ from soundfinder.gui.results_model import (
     KEY,
     KIND,
     NAME,
+    RATING,
     SCORE,
     TAGS,
     PathRole,
@@ -163,7 +164,7 @@ class ResultsView(QTableView):
 
     # Preferred widths; on a narrow window Tags and Folder give way first so the sample's name
     # (what a musician reads) keeps at least NAME_MIN pixels.
-    FIXED_WIDTHS = ((SCORE, 130), (DURATION, 72), (BPM, 64), (KEY, 84), (KIND, 76), (FORMAT, 170))
+    FIXED_WIDTHS = ((SCORE, 130), (DURATION, 72), (BPM, 64), (KEY, 84), (KIND, 76), (FORMAT, 170), (RATING, 84))
     FLEXIBLE_WIDTHS = ((TAGS, 200), (FOLDER, 190))
     NAME_MIN = 240
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import sys
 import time
 from collections.abc import Iterable, Iterator
 
@@ -62,8 +63,12 @@ def encode_path(path: str) -> bytes:
     return os.fsencode(path)
 
 
+_FS_CODEC = (sys.getfilesystemencoding(), sys.getfilesystemencodeerrors())
+
+
 def decode_path(raw: bytes) -> str:
-    return os.fsdecode(bytes(raw))
+    """os.fsdecode, without its type dispatch (a third of a 1000-row list's Python time)."""
+    return raw.decode(*_FS_CODEC) if type(raw) is bytes else os.fsdecode(bytes(raw))
 
 
 def _record(row) -> FileRecord:

@@ -19,8 +19,15 @@ import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
-from soundfinder.library.catalog import decode_path, encode_path
-from soundfinder.library.userdata import CatalogStore, UserDataError, hashes_for, pick_present
+from soundfinder.library.catalog import _record, decode_path, encode_path
+from soundfinder.library.records import FileRecord
+from soundfinder.library.userdata import (
+    PREFIXED_COLUMNS,
+    CatalogStore,
+    UserDataError,
+    hashes_for,
+    pick_present,
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS collections (
@@ -204,11 +211,23 @@ class Collections(CatalogStore):
         """A hand-made collection's sounds in the order they were added; a sound whose file is
         gone is listed by its last path with present=False."""
         cid = self._id(name, smart=False)
+        return list(self._cached(("members", cid), lambda: self._members(cid)))
+
+    def _members(self, cid: int) -> list[Member]:
         rows = self._read(
             """SELECT i.hash, i.path, f.path, f.status, i.added FROM collection_items i
                LEFT JOIN files f ON f.hash=i.hash WHERE i.collection_id=? ORDER BY i.added, i.rowid""", (cid,))
         return [Member(decode_path(path), h, added, present)
                 for h, path, present, (added,) in pick_present(rows, 4)]
+
+    def member_records(self, name: str) -> list[FileRecord]:
+        """The catalog records of a collection's present sounds, one per member (the copy
+        `members` shows), in the order they were added: one join, not a lookup per member."""
+        cid = self._id(name, smart=False)
+        rows = self._cached(("member_records", cid), lambda: self._read(
+            f"""SELECT i.hash, i.path, f.path, f.status, i.rowid, {PREFIXED_COLUMNS} FROM collection_items i
+                JOIN files f ON f.hash=i.hash WHERE i.collection_id=? ORDER BY i.added, i.rowid""", (cid,)))
+        return [_record(extra) for _, _, _, extra in pick_present(rows, 5)]  # fresh: callers attach tags
 
     def of(self, path: str) -> list[str]:
         """Names of the hand-made collections holding a file's content."""

@@ -2,12 +2,16 @@
 
 Two kinds of group:
     identical   byte-identical files (one content hash, so one vector): free to find.
-    near        the same recording re-encoded, resampled, gain-changed or trimmed: candidates
-                are each vector's nearest neighbours in the embedding space (one batched knn
-                over the library, `Library.neighbours`), confirmed by a signal-level check
-                after decoding (`samecheck.compare`: aligned waveform and per-band
-                correlation). The embedding alone would group velocity layers and
-                round-robins of one drum; the signal check does not.
+    near        the same recording re-encoded, resampled, gain-changed or trimmed, in two stages:
+                1. candidates (`candidate_pairs`, array work only): each vector's nearest
+                   neighbours (one batched knn over the library, `Library.neighbours`) at
+                   cosine >= MIN_COSINE whose catalog durations copies could have (`slack_s`);
+                2. confirmation (`dupconfirm`): both files decoded and compared at signal
+                   level (`samecheck.compare`: aligned waveform, per-band correlation, one
+                   gain), per connected component of the candidate graph, on threads.
+                The embedding alone would group velocity layers and round-robins of one drum;
+                the signal check does not. Stage 1 decides the cost: at 100k files the knn is
+                ~all of it and only the candidates' files are decoded (bench/duplicates.py).
 
 The copy to keep: lossless before lossy, then the higher sample rate, then the higher bit
 depth, then the shorter path (usually the original folder).
@@ -25,7 +29,7 @@ from soundfinder.library import FileRecord
 from soundfinder.query import samecheck
 
 NEIGHBOURS = 8
-MIN_COSINE = 0.80  # embedding candidates; the signal check decides
+MIN_COSINE = 0.95  # embedding candidates (copies: >= 0.983 on bench/duplicates.py); the signal check decides
 LOSSY = {"MP3", "OGG", "OPUS", "VORBIS", "MPEG_LAYER_I", "MPEG_LAYER_II", "MPEG_LAYER_III"}
 DEPTH = {"PCM_S8": 8, "PCM_U8": 8, "PCM_16": 16, "PCM_24": 24, "PCM_32": 32, "FLOAT": 32, "DOUBLE": 64,
          "ALAC_16": 16, "ALAC_24": 24}
@@ -75,77 +79,81 @@ class _Sets:
         self.parent[self.find(a)] = self.find(b)
 
 
-def candidate_pairs(library, k: int = NEIGHBOURS, min_cosine: float = MIN_COSINE) -> list[tuple[int, int, float]]:
-    """(vector a, vector b, cosine) with a < b: each live vector's near neighbours."""
+def _live_records(library) -> dict[int, list[FileRecord]]:
+    """{vector id: its files} without hidden content."""
     _, vector_ids, _ = library.indexed_vectors()
-    vids = np.unique(vector_ids)
+    by_vector = library.files_for_vectors(np.unique(vector_ids).tolist())
+    hidden = library.hidden_hashes()
+    if hidden:
+        by_vector = {v: [r for r in rs if r.hash not in hidden] for v, rs in by_vector.items()}
+    return {v: rs for v, rs in by_vector.items() if rs}
+
+
+def representatives(by_vector: dict[int, list[FileRecord]]) -> dict[int, FileRecord]:
+    """The copy that stands for each vector (decoded and compared): the one we would keep."""
+    return {v: rs[0] if len(rs) == 1 else max(rs, key=keep_key) for v, rs in by_vector.items()}
+
+
+def slack_s(longer: np.ndarray | float) -> np.ndarray | float:
+    """How far the catalog durations of two copies may differ: trims and codec padding
+    (samecheck's own slack) plus 0.1 s of silence at the ends, which samecheck trims away."""
+    return samecheck.LENGTH_SLACK_S + 0.1 + samecheck.LENGTH_SLACK_FRACTION * longer
+
+
+def candidate_pairs(library, k: int = NEIGHBOURS, min_cosine: float = MIN_COSINE,
+                    reps: dict[int, FileRecord] | None = None) -> np.ndarray:
+    """Pairs worth decoding, as rows (vector a, vector b, cosine) with a < b, most similar first.
+
+    A pair is each other's near neighbour in the embedding (one batched knn over the library:
+    the graph above 20k vectors, exact blocks below), at least `min_cosine` alike, and of
+    durations that copies can have (`slack_s`). Everything is array work: at 100k vectors the
+    knn is the whole cost. Pass `reps` (from `representatives`) to skip reading the catalog."""
+    if reps is None:
+        reps = representatives(_live_records(library))
+    vids = np.fromiter(sorted(reps), dtype=np.int64, count=len(reps))
     if vids.size < 2:
-        return []
+        return np.zeros((0, 3))
     labels, sims = library.neighbours(vids, k)
     rows, cols = np.nonzero(sims >= min_cosine)
-    a, b = vids[rows], labels[rows, cols]
+    a, b, cos = vids[rows], labels[rows, cols], sims[rows, cols].astype(np.float64)
+    keep = np.isin(b, vids)  # not hidden, not dead
+    a, b, cos = a[keep], b[keep], cos[keep]
+    dur = np.array([np.nan if reps[v].duration is None else reps[v].duration for v in vids.tolist()])
+    da, db = dur[np.searchsorted(vids, a)], dur[np.searchsorted(vids, b)]
+    plausible = np.isnan(da) | np.isnan(db) | (np.abs(da - db) <= slack_s(np.fmax(da, db)))
+    a, b, cos = a[plausible], b[plausible], cos[plausible]
     lo, hi = np.minimum(a, b), np.maximum(a, b)
-    pairs: dict[tuple[int, int], float] = {}
-    for x, y, s in zip(lo.tolist(), hi.tolist(), sims[rows, cols].tolist(), strict=True):
-        if x != y and s > pairs.get((x, y), -2.0):
-            pairs[(x, y)] = s
-    return [(x, y, s) for (x, y), s in sorted(pairs.items(), key=lambda p: -p[1])]
-
-
-def _plausible(a: FileRecord, b: FileRecord) -> bool:
-    """Durations from the catalog: copies differ by trims and codec padding only."""
-    if a.duration is None or b.duration is None:
-        return True
-    slack = samecheck.LENGTH_SLACK_S + 0.1 + samecheck.LENGTH_SLACK_FRACTION * max(a.duration, b.duration)
-    return abs(a.duration - b.duration) <= slack
+    order = np.lexsort((-cos, hi, lo))
+    lo, hi, cos = lo[order], hi[order], cos[order]
+    first = np.ones(lo.size, dtype=bool)
+    first[1:] = (lo[1:] != lo[:-1]) | (hi[1:] != hi[:-1])  # each pair once, at its best cosine
+    out = np.stack([lo[first], hi[first], cos[first]], axis=1) if first.any() else np.zeros((0, 3))
+    return out[np.argsort(-out[:, 2], kind="stable")]
 
 
 def find_duplicates(library, k: int = NEIGHBOURS, min_cosine: float = MIN_COSINE, confirm: bool = True,
                     progress: Callable[[int, int], None] | None = None,
                     cancel: threading.Event | None = None,
-                    loader: Callable[[str], np.ndarray] = samecheck.load) -> list[DuplicateGroup]:
+                    loader: Callable[[str], np.ndarray] = samecheck.load,
+                    workers: int | None = None) -> list[DuplicateGroup]:
     """Every group of duplicates in the library, biggest first.
 
-    `confirm=False` skips decoding (embedding candidates only: for timing, not for use)."""
-    _, vector_ids, _ = library.indexed_vectors()
-    by_vector = library.files_for_vectors(np.unique(vector_ids).tolist())
-    hidden = library.hidden_hashes()
-    by_vector = {v: [r for r in rs if r.hash not in hidden] for v, rs in by_vector.items()}
-    by_vector = {v: rs for v, rs in by_vector.items() if rs}
+    `confirm=False` skips decoding (embedding candidates only: for timing, not for use).
+    Candidates are confirmed component by component of the candidate graph (a few files each
+    when the embedding separates sounds), on `workers` threads (default: the CPU count, at most
+    4): decoding and FFTs release the GIL."""
+    by_vector = _live_records(library)
+    reps = representatives(by_vector)
+    pairs = candidate_pairs(library, k, min_cosine, reps)
     sets = _Sets()
-    pairs = [p for p in candidate_pairs(library, k, min_cosine) if p[0] in by_vector and p[1] in by_vector]
-    best: dict[int, FileRecord] = {}  # the copy that stands for each vector (decoded, compared)
-    cache: dict[int, np.ndarray | None] = {}
+    if not confirm:
+        for a, b, _ in pairs.tolist():
+            sets.union(int(a), int(b))
+    else:
+        from soundfinder.query.dupconfirm import confirm_pairs
 
-    def rep(v: int) -> FileRecord:
-        if v not in best:
-            best[v] = by_vector[v][0] if len(by_vector[v]) == 1 else max(by_vector[v], key=keep_key)
-        return best[v]
-
-    def audio(v: int) -> np.ndarray | None:
-        if v not in cache:
-            try:
-                cache[v] = loader(rep(v).path)
-            except Exception:  # noqa: BLE001 - unreadable now (offline drive): not confirmed
-                cache[v] = None
-        return cache[v]
-
-    for n, (a, b, _) in enumerate(pairs):
-        if cancel is not None and cancel.is_set():
-            break
-        if progress and n % 50 == 0:
-            progress(n, len(pairs))
-        if sets.find(a) == sets.find(b):
-            continue
-        if not _plausible(rep(a), rep(b)):
-            continue
-        if confirm:
-            xa, xb = audio(a), audio(b)
-            if xa is None or xb is None or not samecheck.compare(xa, xb).same:
-                continue
-        sets.union(a, b)
-    if progress:
-        progress(len(pairs), len(pairs))
+        for a, b in confirm_pairs(pairs, {v: r.path for v, r in reps.items()}, loader, workers, progress, cancel):
+            sets.union(a, b)
     return _groups(by_vector, sets)
 
 

@@ -101,11 +101,17 @@ GAIN_SPREAD_DB = 0.6
 BAND_SPREAD_WEIGHT = 1.1 / 0.6
 
 
-def band_correlations(x: np.ndarray, y: np.ndarray) -> list[tuple[float, float]]:
+def _spectra(x: np.ndarray, y: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+    """(FFT size, X, Y) zero-padded for a linear cross-correlation; shared by the band and the
+    gain checks (computing them twice was a quarter of a comparison)."""
+    size = 1 << (2 * len(x) - 1).bit_length()
+    return size, np.fft.rfft(x, size), np.fft.rfft(y, size)
+
+
+def band_correlations(x: np.ndarray, y: np.ndarray, spectra=None) -> list[tuple[float, float]]:
     """[(correlation, share of x's energy)] per band of two aligned signals, after a sub-sample
     alignment (parabolic peak of the cross-correlation, applied as a phase shift)."""
-    size = 1 << (2 * len(x) - 1).bit_length()
-    X, Y = np.fft.rfft(x, size), np.fft.rfft(y, size)
+    size, X, Y = spectra or _spectra(x, y)
     c = np.fft.irfft(X * np.conj(Y), size)
     den = c[-1] - 2 * c[0] + c[1]
     frac = 0.5 * (c[-1] - c[1]) / den if den < 0 else 0.0
@@ -132,26 +138,29 @@ def compare(a: np.ndarray, b: np.ndarray) -> Verdict:
     if len(x) < min(len(a), len(b)) * 0.8:
         return Verdict(False, 0.0, 0.0, "too little overlap")
     wave = _corr(x, y)
+    if wave < WAVE_MIN:  # most candidates (another take) end here, before the spectra
+        return Verdict(False, wave, 0.0, "waveforms differ")
     x, y = _taper(x), _taper(y)  # a trimmed copy starts abruptly: its click is not the sound
-    bands = band_correlations(x, y)
+    spectra = _spectra(x, y)
+    bands = band_correlations(x, y, spectra)
     judged = [c for c, share in bands if share >= BAND_ENERGY]
     worst = min(judged) if judged else 0.0
-    if not (wave >= WAVE_MIN and worst >= BAND_MIN):
+    if worst < BAND_MIN:
         return Verdict(False, wave, worst)
-    spread = _gain_spread(x, y)
+    spread = _gain_spread(x, y, spectra=spectra)
     if spread > GAIN_SPREAD_DB:
         return Verdict(False, wave, worst, f"not one gain: spread {spread:.2f} dB (another take or processed)")
     return Verdict(True, wave, worst)
 
 
-def _gain_spread(x: np.ndarray, y: np.ndarray, frame: int = 512) -> float:
+def _gain_spread(x: np.ndarray, y: np.ndarray, frame: int = 512, spectra=None) -> float:
     """How far y is from `x` times ONE gain, in dB: the spread of the gain across bands and
     over time. A copy only has the codec's noise (measured <= 0.64 dB across bands, <= 0.35 dB
     over time on bench/duplicates.py); a velocity layer made from the same hit by EQ or
     compression has 0.7-4.7 dB across bands or 0.9-5.4 dB over time."""
-    size = 1 << (2 * len(x) - 1).bit_length()
+    size, X, Y = spectra or _spectra(x, y)
     f = np.fft.rfftfreq(size, 1 / RATE)
-    px, py = np.abs(np.fft.rfft(x, size)) ** 2, np.abs(np.fft.rfft(y, size)) ** 2
+    px, py = np.abs(X) ** 2, np.abs(Y) ** 2
     total = float(px.sum()) or 1.0
     gains = []
     for lo, hi in BANDS_HZ:

@@ -22,7 +22,7 @@ def _wait(app, predicate, what: str, timeout: float = TIMEOUT_S) -> None:
 
 
 def take(out: str, overrides: dict, query: str, size: tuple[int, int] = (1320, 800), select: int = 2,
-         tags: list[str] = (), sound_filter=None, map_tab: bool = False) -> None:
+         tags: list[str] = (), sound_filter=None, map_tab: bool = False, view: str | None = None) -> None:
     from soundfinder.gui.app import make_app
     from soundfinder.gui.main_window import MainWindow
 
@@ -49,6 +49,10 @@ def take(out: str, overrides: dict, query: str, size: tuple[int, int] = (1320, 8
     window.search_bar.edit.setText(query)
     window.search_bar.submit()
     _wait(app, lambda: query in got, "search results")
+    if view:  # a side-panel view (favourites, hidden, history) instead of the search
+        window.bridge.resultsReady.connect(lambda seq, q, hits: got.append(q.view))
+        window.manager.show_view(view, None)
+        _wait(app, lambda: view in got, f"the {view} view")
     if window.results.rowCount():
         window.view.setFocus()
         window.view.selectRow(min(select, window.results.rowCount() - 1))
@@ -78,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--key", help="filter bar: key, e.g. 'A minor'")
     p.add_argument("--kind", choices=("loop", "one-shot"), help="filter bar: loops or one-shots")
     p.add_argument("--map", action="store_true", help="show the Map tab (compute it first: soundfinder map)")
+    p.add_argument("--view", choices=("favourites", "hidden", "auditioned", "dragged"),
+                   help="show a side-panel view after the search")
     args = p.parse_args(argv)
     if not args.screenshot:
         from soundfinder.gui.app import run
@@ -91,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         flt = SoundFilter(bpm=parse_bpm(args.bpm) if args.bpm else None,
                           key=parse_key(args.key) if args.key else None, kind=args.kind)
     take(args.screenshot, {"library": args.library, "model": args.model, "device": args.device}, args.query,
-         (w, h), tags=args.tag, sound_filter=flt, map_tab=args.map)
+         (w, h), tags=args.tag, sound_filter=flt, map_tab=args.map, view=args.view)
     print(args.screenshot)
     return 0
 
