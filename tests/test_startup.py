@@ -124,3 +124,26 @@ def test_a_library_of_another_model_searches_names_only(qtbot, tmp_path, tiny_mo
     assert "another-model@0000" in problems[0] and "names only" in problems[0]
     assert window.bridge.library is not None and not window.bridge.ready()
     window.close()
+
+
+def test_model_load_starts_after_the_first_answer(qtbot, tiny_model_dir, indexed_library):
+    """Importing torch holds the GIL for long stretches: it starts once the window's first
+    question (asked when the library opens) is answered, not before."""
+    from concurrent.futures import Executor, Future
+
+    from soundfinder.gui.bridge import CoreBridge
+    from soundfinder.gui.threads import ImmediateExecutor
+
+    events = []
+
+    class ModelThread(Executor):  # records the load, never runs it
+        def submit(self, fn, /, *args, **kwargs) -> Future:
+            events.append("model load")
+            return Future()
+
+    bridge = CoreBridge(executor=ImmediateExecutor(), model_executor=ModelThread())
+    bridge.libraryReady.connect(lambda stats: (events.append("library"), bridge.search("kick", 20)))
+    bridge.resultsReady.connect(lambda seq, q, hits: events.append(f"{bridge.answered} results"))
+    bridge.start(str(tiny_model_dir), "cpu", "auto", str(indexed_library))
+    assert events == ["library", "names results", "model load"]
+    bridge.close()

@@ -28,16 +28,18 @@ class StartupMixin:
     """`CoreBridge`'s start-up verbs (it holds the signals and the state they use)."""
 
     def start(self, model: str, device: str, precision: str, library_path: str) -> None:
-        """Load the model and open the library, side by side off the UI thread: an existing
-        library opens without the model (names answer queries meanwhile); a new one is created
+        """Open the library and load the model off the UI thread: an existing library opens first,
+        without the model, and the model load begins once the query thread has answered what the
+        window asked on opening (importing torch holds Python's GIL for up to ~0.5 s at a time,
+        which would slow the window's first paint and first results); a new library is created
         once the model's space is known."""
         self._load_id += 1
         load_id = self._load_id
         self._download_cancel = cancel = threading.Event()
         self.sound = False
         self.modelLoading.emit(model)
-        if not self._library_is(library_path) and os.path.exists(os.path.join(library_path, "catalog.sqlite")):
-            self.open_library(library_path)
+        self._deferred_load = None
+        early = not self._library_is(library_path) and os.path.exists(os.path.join(library_path, "catalog.sqlite"))
 
         def load():
             from soundfinder.model import ClapEmbedder
@@ -66,7 +68,17 @@ class StartupMixin:
             else:
                 self.open_library(library_path, result.space)
 
-        run_task(load, loaded, self._loader)
+        if early:
+            self._deferred_load = lambda: run_task(load, loaded, self._loader)
+            self.open_library(library_path)
+        else:
+            run_task(load, loaded, self._loader)
+
+    def _load_model_now(self) -> None:
+        """Start the model load put off by `start` (once; a no-op when none waits)."""
+        load, self._deferred_load = getattr(self, "_deferred_load", None), None
+        if load is not None and not self.closed:
+            load()
 
     def _library_is(self, path: str) -> bool:
         """Whether `path` is the library open now or opening (not another folder)."""
@@ -97,6 +109,7 @@ class StartupMixin:
     def cancel_loading(self) -> None:
         """Forget the model load in flight; a download in progress stops (and resumes next time)."""
         self._load_id += 1
+        self._deferred_load = None
         cancel = getattr(self, "_download_cancel", None)
         if cancel is not None:
             cancel.set()
@@ -125,6 +138,7 @@ class StartupMixin:
             if error is not None:
                 self._library_path = None  # tried again once the model is loaded
                 self.libraryFailed.emit(str(error))
+                self._load_model_now()
                 return
             lib, self.readonly = result
             if self.closed:  # the window closed while the library opened
@@ -135,7 +149,10 @@ class StartupMixin:
 
             def stats_done(result=None, error=None):
                 self.libraryReady.emit(result or {})  # the window asks its first query here
-                run_task(lambda: _warm_graph(lib), None, self._queries)  # queued after that query
+                # Queued behind that query: the model load starts once it is answered, then the
+                # graph warms (for the first query by sound).
+                run_task(lambda: None, lambda **_: self._load_model_now(), self._queries)
+                run_task(lambda: _warm_graph(lib), None, self._queries)
 
             run_task(self.library.stats, stats_done, self._queries)
             self._check_sound()
