@@ -225,3 +225,13 @@ def test_cli_search_explains_and_similar_steers(cli, sample_folder):
     assert code == 0, err
     assert found and kick not in found and pad not in found
     assert cli("similar", kick, "--amount", "7")[0] != 0
+
+
+def test_without_a_model_names_alone_rank(lib):
+    """Before the text tower has loaded (app start-up): the files named after the query, no
+    sound candidates (the badly named kick is missing), a `why` without a sound score."""
+    hits = rank_text(lib, None, parse_query("kick -reverb"), 20)
+    assert sorted(_names(hits)) == [f"Kick_{i:02d}.wav" for i in range(8)]
+    assert all(h.why == {"name": ["kick"]} for h in hits)
+    assert _names(rank_text(lib, None, parse_query("vocal"), 3))[0].startswith("vocal_")
+    assert rank_text(lib, None, parse_query("clap"), 5) == []  # no name matches: nothing yet

@@ -7,17 +7,20 @@ running indexing job. Where several calls must see one state, the bridge holds
 
 Results come back as Qt signals on the main thread; a search result carries the sequence
 number of its query and is dropped when a newer query was asked in the meantime.
+
+Start-up (`bridge_start.py`): the library opens beside the model load, names answer the first
+queries, and `soundReady` says when text search adds sound (`answered`: how the results last
+emitted were ranked).
 """
 
 from __future__ import annotations
 
 import itertools
-import os
-import threading
 from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, Signal
 
+from soundfinder.gui.bridge_start import StartupMixin
 from soundfinder.gui.threads import DaemonExecutor, run_task, serial_executor
 from soundfinder.query.request import Query
 from soundfinder.query.search import Hit
@@ -31,14 +34,6 @@ class TaggedHit(Hit):
     user_tags: frozenset = frozenset()  # those of `record.tags` the user set
     descriptors: object = None  # library.descriptors.DescriptorRow (tempo, key, kind…) or None
     copies: int = 1  # with copies collapsed: how many files this row stands for
-
-
-def _warm_graph(opened: tuple) -> tuple:
-    """Load a just-opened library's search graph (not shared with any thread yet) on this background
-    thread, so the user's first query does not pay for it."""
-    if opened[0].index is not None:
-        opened[0].index.warm()
-    return opened
 
 
 def collapse_copies(hits: list, groups: dict[str, int]) -> list:
@@ -55,7 +50,7 @@ def collapse_copies(hits: list, groups: dict[str, int]) -> list:
     return out
 
 
-class CoreBridge(QObject):
+class CoreBridge(StartupMixin, QObject):
     """Loads the model, opens the library and answers queries on background threads."""
 
     modelLoading = Signal(str)  # model source
@@ -63,6 +58,7 @@ class CoreBridge(QObject):
     modelReady = Signal(str)
     modelFailed = Signal(str)  # message
     libraryReady = Signal(dict)  # stats
+    soundReady = Signal()  # the model is loaded and the library's vectors are in its space
     libraryFailed = Signal(str)
     statsChanged = Signal(dict)
     resultsReady = Signal(int, object, list)  # sequence, what was asked (Query), hits (TaggedHit)
@@ -86,79 +82,9 @@ class CoreBridge(QObject):
         self.within: str | None = None  # a folder chosen in the side panel narrows every query
         self.collapse = False  # one row per recording: byte-identical files and `copy_groups`
         self.copy_groups: dict[str, int] = {}  # content hash -> duplicate group (gui/manager.py)
-
-    # -- startup -------------------------------------------------------------------------
-
-    def start(self, model: str, device: str, precision: str, library_path: str) -> None:
-        """Load the model, then open the library (both off the UI thread)."""
-        self._load_id += 1
-        load_id = self._load_id
-        self._download_cancel = cancel = threading.Event()
-        self.modelLoading.emit(model)
-
-        def load():
-            from soundfinder.model import ClapEmbedder
-            from soundfinder.model.clap import threads_hint
-
-            pre = self.preloaded
-            if pre is not None and pre.space.model == os.path.abspath(os.path.expanduser(model)):
-                embedder = pre
-            else:
-                threads_hint()
-                embedder = ClapEmbedder.load(model, device=device, precision=precision, cancel=cancel,
-                                             download_progress=lambda p: self.modelDownloading.emit(p.describe()))
-            embedder.warm_up()  # here, not in the user's first query (one-time allocations, kernels)
-            return embedder
-
-        def loaded(result=None, error=None):
-            if load_id != self._load_id:
-                return  # cancelled or superseded by another start()
-            if error is not None:
-                self.modelFailed.emit(str(error))
-                return
-            self.embedder = result
-            self.modelReady.emit(model)
-            self.open_library(library_path)
-
-        run_task(load, loaded, self._loader)
-
-    def cancel_loading(self) -> None:
-        """Forget the model load in flight; a download in progress stops (and resumes next time)."""
-        self._load_id += 1
-        cancel = getattr(self, "_download_cancel", None)
-        if cancel is not None:
-            cancel.set()
-
-    def open_library(self, path: str) -> None:
-        from soundfinder.library import Library, LibraryError, LibraryLockedError
-
-        old = self.library
-
-        def job():
-            if old is not None:
-                old.close()
-            try:
-                return Library.open(path, space=self.embedder.space), False
-            except LibraryLockedError:
-                if not os.path.exists(os.path.join(path, "catalog.sqlite")):
-                    raise
-                return Library.open(path, space=self.embedder.space, readonly=True), True
-            except LibraryError:
-                raise
-
-        def done(result=None, error=None):
-            if error is not None:
-                self.libraryFailed.emit(str(error))
-                return
-            lib, self.readonly = result
-            if self.closed:  # the window closed while the library opened
-                run_task(lib.close, None, self._queries)
-                return
-            self.library = lib
-            run_task(self.library.stats, lambda result=None, error=None:
-                     self.libraryReady.emit(result or {}), self._queries)
-
-        run_task(lambda: _warm_graph(job()), done, self._queries)
+        self.sound = False  # the loaded model's space is the open library's: text search uses sound
+        self.answered = "fused"  # how the last emitted text results were ranked: "names" before `sound`
+        self._library_path: str | None = None  # the library open or opening
 
     # -- queries -------------------------------------------------------------------------
 
@@ -171,7 +97,7 @@ class CoreBridge(QObject):
             return self.search(query.text, k, query.tags, query.filters, feedback)
         return self.browse(tags=query.tags, filters=query.filters)
 
-    def _ask(self, question: Query, fn, collapse: bool = True) -> int:
+    def _ask(self, question: Query, fn, collapse: bool = True, ranked: str = "fused") -> int:
         seq = next(self._seq)
         self.latest = seq
 
@@ -186,6 +112,7 @@ class CoreBridge(QObject):
             if error is not None:
                 self.queryFailed.emit(seq, str(error))
             elif result is not None:
+                self.answered = ranked
                 self.resultsReady.emit(seq, question, result)
 
         run_task(job, done, self._queries)
@@ -214,8 +141,10 @@ class CoreBridge(QObject):
 
         tags, within = list(tags), self.within
         question = Query(text=text, tags=tags, filters=filters)
-        return self._ask(question, lambda: search_text(self.library, self.embedder, text, k, tags=tags,
-                                                       filters=filters, within=within, feedback=feedback))
+        embedder = self.embedder if self.sound else None  # None: names alone, while the model loads
+        return self._ask(question, lambda: search_text(self.library, embedder, text, k, tags=tags,
+                                                       filters=filters, within=within, feedback=feedback),
+                         ranked="fused" if embedder is not None else "names")
 
     def similar_steered(self, paths: list[str], more: str, less: str, amount: float, k: int,
                         tags: list[str] = (), filters=None) -> int:
@@ -315,7 +244,8 @@ class CoreBridge(QObject):
         run_task(lambda: save_user_label_set(root, label_set), callback, self._queries)
 
     def ready(self) -> bool:
-        return self.embedder is not None and self.library is not None
+        """Model and library both there, in one space: everything works (indexing, sound search)."""
+        return self.embedder is not None and self.library is not None and self.sound
 
     # -- library facts and folders -------------------------------------------------------
 

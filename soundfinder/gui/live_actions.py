@@ -41,17 +41,17 @@ class LiveController(QObject):
 
     def add_folders(self, folders: list[str]) -> None:
         """Follow new folders: the live library scans, indexes and then watches them."""
-        if self.window.writable():
+        if self.window.writable(sound=True):
             for folder in folders:
                 self.window.live.add_folder(folder)
             self.window._update_stack()
 
     def rescan(self, folders: list[str]) -> None:
-        if self.window.writable():
+        if self.window.writable(sound=True):
             self.window.live.reconcile(folders)
 
     def remove_folder(self, folder: str) -> None:
-        if self.window.writable():
+        if self.window.writable(sound=True):
             self.window.live.remove_folder(folder)
 
     def _files_changed(self, changes) -> None:

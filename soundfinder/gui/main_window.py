@@ -87,8 +87,9 @@ class MainWindow(QMainWindow):
     def _connect(self) -> None:
         b = self.bridge
         b.modelLoading.connect(self._model_loading)
-        b.modelDownloading.connect(lambda text: self.model_label.setText(f"downloading model: {text}"))
+        b.modelDownloading.connect(self._model_downloading)
         b.modelReady.connect(self._model_ready)
+        b.soundReady.connect(self._sound_ready)
         b.modelFailed.connect(self._model_failed)
         b.libraryReady.connect(self._library_ready)
         b.libraryFailed.connect(lambda msg: self._problem(msg))
@@ -151,8 +152,12 @@ class MainWindow(QMainWindow):
                           str(self.setting("precision")), str(self.setting("library")))
 
     def _model_loading(self, model: str) -> None:
-        self.banner.loading(model)
-        self.model_label.setText("loading model…")
+        self.model_label.setText("sound search loading…")  # names answer queries meanwhile (bridge_start)
+
+    def _model_downloading(self, text: str) -> None:
+        if not self.banner.isVisible():  # the first start's download: a banner with Cancel
+            self.banner.loading(str(self.setting("model")))
+        self.model_label.setText(f"downloading model: {text}")
 
     def _model_ready(self, model: str) -> None:
         self.banner.hide()
@@ -192,10 +197,15 @@ class MainWindow(QMainWindow):
         if self.bridge.readonly:
             self.panel.set_watching(False, "Read-only: another soundfinder is writing this library, "
                                            "so changes on disk are not followed here.")
-        else:
-            self.live.start(self.bridge.library, self.bridge.embedder)  # reconcile, then watch
-        self.run_query(self.search_bar.text())
+        self.run_query(self.search_bar.text())  # by names until the sound model is ready
         self.manager.refresh()
+
+    def _sound_ready(self) -> None:
+        """Model and library agree: follow the folders, and answer the question shown again
+        with sound (the same question: the selected row stays selected, nothing replays)."""
+        if not self.bridge.readonly:
+            self.live.start(self.bridge.library, self.bridge.embedder)  # reconcile, then watch
+        self.refresh_results()
 
     def _show_stats(self, stats: dict) -> None:
         self.stats = stats
@@ -211,10 +221,12 @@ class MainWindow(QMainWindow):
     def _problem(self, message: str) -> None:
         self.statusBar().showMessage(message, 8000)
 
-    def writable(self) -> bool:
-        """Whether library edits can run now; if not, say why in the status bar."""
-        if not self.bridge.ready():
-            self._problem("the library opens once the model is loaded; try again in a moment")
+    def writable(self, sound: bool = False) -> bool:
+        """Whether library edits can run now (`sound`: ones that need the model, like indexing);
+        if not, say why in the status bar."""
+        if self.bridge.library is None or (sound and not self.bridge.ready()):
+            self._problem("the sound model is still loading; try again in a moment" if self.bridge.library
+                          else "the library is not open yet; try again in a moment")
         elif self.bridge.readonly:
             self._problem("another soundfinder is writing this library; it is open read-only here")
         else:
@@ -224,7 +236,7 @@ class MainWindow(QMainWindow):
     # -- search --------------------------------------------------------------------------
 
     def run_query(self, text: str) -> None:
-        if not self.bridge.ready():
+        if self.bridge.library is None:
             return  # the query runs once the library is ready (_library_ready)
         self._asked_at = time.monotonic()
         feedback = self.extras.text_query(text)
@@ -265,8 +277,9 @@ class MainWindow(QMainWindow):
             self.query_label.setText(f"Sounds like <b>{os.path.basename(question.like)}</b>{where} · "
                                      f"{len(hits)} results")
         elif question.kind == "text":
+            names = " · by name; sound search loading…" if self.bridge.answered == "names" else ""
             self.query_label.setText(f"{len(hits)} results for <b>“{question.text}”</b>{where} "
-                                     f"<span style='color:#7d8590'>({ms:.0f} ms)</span>")
+                                     f"<span style='color:#7d8590'>({ms:.0f} ms{names})</span>")
         else:
             self.query_label.setText(f"All sounds{where} · {len(hits):,}" + (
                 " (first 10,000; type to search)" if len(hits) >= 10000 else ""))

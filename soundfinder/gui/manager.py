@@ -173,8 +173,8 @@ class ManagerController:
         if kind == "folder":
             self.set_folder(arg)
             return
-        if not self.bridge.ready():
-            return
+        if self.bridge.library is None or (kind == "smart" and not self.bridge.ready()):
+            return  # favourites, history, collections need the library only; a smart one, sound
         from soundfinder.query.search import Hit
 
         self.bridge.within = None  # a view lists its own sounds; the next search is library-wide

@@ -25,7 +25,8 @@ def why_tooltip(why: dict, path: str) -> str:
     """"Name matched: kick, 808 · sound 0.31" and the path, for a fused text-search hit."""
     name = ", ".join(why.get("name") or [])
     parts = [f"<b>Name matched:</b> {html.escape(name)}" if name else "<b>Name:</b> no query word in it",
-             f"<b>Sound:</b> {why.get('sound', 0.0):.2f} (similarity to the words)"]
+             f"<b>Sound:</b> {why['sound']:.2f} (similarity to the words)" if "sound" in why
+             else "<b>Sound:</b> not yet (the sound model is loading)"]
     return "<br>".join(parts) + f"<br><span style='color:#7d8590'>{html.escape(path)}</span>"
 
 

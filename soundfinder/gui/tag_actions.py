@@ -38,7 +38,7 @@ class TagController(QObject):
     # -- auto-tagging --------------------------------------------------------------------
 
     def auto_tag(self, set_names: list[str] | None = None) -> None:
-        if self.tagger.busy or not self.window.writable():
+        if self.tagger.busy or not self.window.writable(sound=True):
             return
         from soundfinder.query.autotag import TagProgress
 

@@ -90,21 +90,29 @@ def rank_text(library: Library, embedder, q: ParsedQuery, k: int = 20, tags: Ite
               not_tags: Iterable[str] = (), filters=None, within: str | None = None, mode: str = "fused",
               ensemble: bool | None = None, feedback: Feedback | None = None, cache=None,
               vector: np.ndarray | None = None, weights: fusion.Weights = fusion.DEFAULT) -> list:
-    """The k best files for `q` (see the module doc); `vector` overrides step 1 (benchmarks)."""
+    """The k best files for `q` (see the module doc); `vector` overrides step 1 (benchmarks).
+
+    Without an `embedder` (the app's first seconds, before the text tower has loaded) names
+    alone rank: no sound candidates, every cosine 0, `why` without a sound score.
+    """
     from soundfinder.query.parse import to_sound_filter
     from soundfinder.query.search import _TEXT_CACHE, Hit, allowed_files
 
     if library.index is None:
         return []
-    vec = vector if vector is not None else query_vector(library, embedder, q, cache or _TEXT_CACHE,
-                                                         ensemble, feedback)
+    names_only = vector is None and embedder is None
+    if names_only:
+        mode, vec = "names", np.zeros(library.log.dim, dtype=np.float32)
+    else:
+        vec = vector if vector is not None else query_vector(library, embedder, q, cache or _TEXT_CACHE,
+                                                             ensemble, feedback)
     # The query's own words ("128 bpm", "in F minor", "loop") filter like the filter bar's choices.
     allowed = allowed_files(library, tags, not_tags, to_sound_filter(q, filters), within)
     tokens = [] if mode == "sound" else query_tokens(q.text)
     phrases = [t for t in (query_tokens(p) for p in q.phrases) if t]
     # 2. candidates, {file id: vector id}: the best-sounding name matches and the nearest vectors
     pairs = _name_candidates(library, vec, tokens, phrases, allowed)
-    if not phrases:  # a quoted phrase must be in the name: then only name matches qualify
+    if not phrases and not names_only:  # a quoted phrase must be in the name: only name matches qualify
         sound = library.knn(vec, max(SOUND_CANDIDATES, 4 * k), None if allowed is None else set(allowed.values()))
         near = library.names.files_of(v for v, _ in sound)
         pairs.update((f, v) for f, v in near.items() if allowed is None or f in allowed)
@@ -124,6 +132,7 @@ def rank_text(library: Library, embedder, q: ParsedQuery, k: int = 20, tags: Ite
     scale = 1.0 if mode == "sound" else 1.0 + weights.sound  # the best a file can get
     hidden = library.hidden_hashes()
     hits = [Hit(float(np.clip((c.fused + c.penalty) / scale, -1.0, 1.0)), records[c.file_id],
+                {"name": list(c.name_tokens)} if names_only else
                 {"name": list(c.name_tokens), "sound": round(c.cos, 3)}) for c in top
             if c.file_id in records and records[c.file_id].hash not in hidden]
     library.attach_tags([h.record for h in hits])

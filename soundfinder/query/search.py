@@ -124,6 +124,7 @@ def search_text(library: Library, embedder, text: str, k: int = 20, tags: Iterab
 
     The text is parsed first ("128 bpm kick -reverb"); `feedback` (a `ranking.Feedback`) moves
     the query toward liked results and away from disliked ones. An empty query finds nothing.
+    `embedder` None ranks by names alone (what the app answers while the model loads).
     """
     from soundfinder.query.parse import parse_query
     from soundfinder.query.ranking import rank_text
