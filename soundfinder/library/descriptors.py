@@ -112,6 +112,33 @@ class DescriptorStore:
                 "GROUP BY f.hash ORDER BY MIN(f.path)", (INDEXED, version))
         return [(h, decode_path(p)) for h, p in rows]
 
+    def allowed_vectors(self, length: tuple[float, float] | None = None, bpm_ranges=(), keys=None,
+                        kind: str | None = None) -> dict[int, int]:
+        """{file id: vector id} of indexed files whose duration lies in `length`, tempo in any of
+        `bpm_ranges`, key in `keys` and kind is `kind` (each None/empty: no condition).
+
+        Answered by SQLite in one JOIN: building a record per file in Python cost 1.5 s per
+        filtered query at 100k files ("128 bpm kick")."""
+        on_desc = bool(bpm_ranges) or keys is not None or kind is not None
+        if on_desc and not self._ready():
+            return {}  # nothing analysed yet: nothing has a tempo, key or kind
+        where, params = ["f.status=?", "f.vector_id IS NOT NULL"], [INDEXED]
+        if length is not None:
+            where.append("f.duration BETWEEN ? AND ?")
+            params += [float(length[0]), min(float(length[1]), 1e300)]
+        if bpm_ranges:
+            where.append("(" + " OR ".join("d.bpm BETWEEN ? AND ?" for _ in bpm_ranges) + ")")
+            params += [float(v) for rng in bpm_ranges for v in rng]
+        if keys is not None:
+            keys = sorted(keys)
+            where.append(f"d.key IN ({','.join('?' * len(keys))})" if keys else "0")
+            params += keys
+        if kind is not None:
+            where.append("d.kind = ?")
+            params.append(kind)
+        join = "LEFT JOIN descriptors d ON d.hash = f.hash " if on_desc else ""
+        return dict(self.db.execute(f"SELECT f.id, f.vector_id FROM files f {join}WHERE {' AND '.join(where)}", params))
+
     def count(self, version: str | None = None) -> int:
         if not self._ready():
             return 0

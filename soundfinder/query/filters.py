@@ -128,9 +128,8 @@ def filter_records(records: Iterable, descriptors: Mapping[str, object], flt: So
 
 def allowed_files(library, flt: SoundFilter) -> dict[int, int]:
     """{file id: vector id} of the indexed files that match `flt` (a search's candidates)."""
-    records = [r for r in library.files("indexed") if r.vector_id is not None]
-    descs = library.descriptors.get_many(r.hash for r in records) if (flt.bpm or flt.key or flt.kind) else {}
-    return {r.id: r.vector_id for r in filter_records(records, descs, flt)}
+    return library.descriptors.allowed_vectors(length=flt.length, bpm_ranges=flt.bpm_ranges(),
+                                               keys=flt.keys() if flt.key is not None else None, kind=flt.kind)
 
 
 def sort_value(by: str, record, desc, score: float | None = None):

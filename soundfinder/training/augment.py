@@ -4,7 +4,9 @@ Features are decoded and turned into log-mel once per file (and cached, see feat
 augmentation has to happen in the feature domain: a gain of g dB adds g to every dB value, a
 circular roll along time moves the onset (the recipe's +-0.5 s), and SpecAugment's masks hide a
 few time frames and mel bands so the model cannot lean on one detail. None of these change
-what the sound *is*, so its caption stays true. Mixup is not used: it was not measured better
+what the sound *is*, so its caption stays true. The masks are off by default: with them (and
+dropout) the recipe's small model under-fitted its 30-minute box (README's fine-tuning table).
+Mixup is not used: it was not measured better
 here (see the README's fine-tuning section).
 """
 
