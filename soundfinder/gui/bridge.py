@@ -134,6 +134,8 @@ class CoreBridge(StartupMixin, QObject):
                     except TagError:
                         pass  # the file left the library between the search and here
                 out.append(TaggedHit(h.score, h.record, getattr(h, "why", None), mine, descs.get(h.record.hash)))
+                if getattr(h, "when", None) is not None:  # a history view's time (gui/manager.py)
+                    out[-1].when = h.when
         return collapse_copies(out, self.copy_groups) if self.collapse and collapse else out
 
     def search(self, text: str, k: int, tags: list[str] = (), filters=None, feedback=None) -> int:
