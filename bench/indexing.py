@@ -6,6 +6,8 @@
     pipeline's batch size: the speed limit of (c).
 (c) pipeline: `index_paths` end to end (scan, hash, decode workers, torch mel features, batched
     model, commits) into a fresh temporary Library.
+(d) plain: (c) without the musical analysis on the decode workers; `analysis_adds_pct` is what
+    the analysis adds to indexing time (#13's bar: <= 10 %).
 
 The methods alternate over `--repeat` rounds and the best round of each counts (the machine
 is shared; the best is the least disturbed). Files are distinct (seeded noise, tones, hits,
@@ -148,7 +150,7 @@ def model_alone(embedder, feats) -> float:
 
 
 def pipeline(embedder, folder: Path, work: Path, profile: str | None = None,
-             workers: int | None = None) -> tuple[float, dict]:
+             workers: int | None = None, analysis: bool = True) -> tuple[float, dict]:
     from soundfinder.indexing import index_paths
     from soundfinder.library import Library
 
@@ -161,7 +163,7 @@ def pipeline(embedder, folder: Path, work: Path, profile: str | None = None,
         profiler.start()
     t0 = time.perf_counter()
     with Library.open(lib_dir, embedder.space) as lib:
-        s = index_paths(lib, embedder, [str(folder)], decode_workers=workers)
+        s = index_paths(lib, embedder, [str(folder)], decode_workers=workers, analysis=analysis)
         summary = s.to_json()
         summary.update(model_s=s.model_seconds, wait_decode_s=s.wait_decode_seconds,
                        wait_commit_s=s.wait_commit_seconds, analysis_s=s.analysis_seconds)
@@ -198,7 +200,8 @@ def main(argv=None) -> int:
     ap.add_argument("--workers", type=int, default=None, help="pipeline decode workers (default: its own)")
     ap.add_argument("--features-in-main", action="store_true",
                     help="compute features on the model thread instead of the decode workers")
-    ap.add_argument("--only", default="naive,model,pipeline", help="comma list of methods to run")
+    ap.add_argument("--only", default="naive,model,pipeline,plain",
+                    help="comma list of methods to run (plain: the pipeline without musical analysis)")
     ap.add_argument("--profile", default=None, help="write a pyinstrument HTML profile of the pipeline here")
     args = ap.parse_args(argv)
     n = args.files or (24 if args.quick else 100)
@@ -231,10 +234,10 @@ def main(argv=None) -> int:
         # Warm-up: one-time allocations and kernel choices happen outside the timed rounds.
         embedder.encode_inputs(feats[: embedder.batch_size])
         embedder.encode_inputs(feats[:1])
-        times: dict[str, list[float]] = {m: [] for m in ("naive", "model", "pipeline")}
+        times: dict[str, list[float]] = {m: [] for m in ("naive", "model", "pipeline", "plain")}
         summary = {}
         for r in range(rounds):
-            order = ["model", "pipeline", "naive"] if r % 2 == 0 else ["naive", "pipeline", "model"]
+            order = ["model", "pipeline", "plain", "naive"] if r % 2 == 0 else ["naive", "plain", "pipeline", "model"]
             for m in order:
                 if m not in only:
                     continue
@@ -242,6 +245,8 @@ def main(argv=None) -> int:
                     times[m].append(naive(naive_model, embedder.processor, paths))
                 elif m == "model":
                     times[m].append(model_alone(embedder, feats))
+                elif m == "plain":  # what the musical analysis adds (#13: <= 10 %)
+                    times[m].append(pipeline(embedder, folder, work, None, args.workers, analysis=False)[0])
                 else:
                     sec, summary = pipeline(embedder, folder, work, args.profile if r == 0 else None, args.workers)
                     times[m].append(sec)
@@ -276,6 +281,8 @@ def main(argv=None) -> int:
         result["pipeline_vs_naive"] = round(fps["pipeline"] / fps["naive"], 3)
         # per unit of model work: the naive loop embeds one window per file, the pipeline all
         result["pipeline_vs_naive_per_window"] = round(fps["pipeline"] * len(wins) / n / fps["naive"], 3)
+    if "pipeline" in best and "plain" in best:
+        result["analysis_adds_pct"] = round(100 * (best["pipeline"] / best["plain"] - 1), 1)
     if "pipeline" in fps and "model" in fps:
         result["pipeline_vs_model"] = round(fps["pipeline"] / fps["model"], 3)
     if summary:
