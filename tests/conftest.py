@@ -105,6 +105,18 @@ def write(path: Path, audio: np.ndarray, rate: int = 48000, subtype: str | None 
     return path
 
 
+def trainable_tiny_model(folder: Path, words: str) -> Path:
+    """The tiny checkpoint with a BPE tokenizer trained on `words` (tiny.py's knows only its
+    special tokens), for tests that train and evaluate captions."""
+    from soundfinder.model.tiny import build_tiny_model, tiny_config
+    from soundfinder.training.tokenizer import replace_tokenizer, train_caption_tokenizer
+
+    tokenizer = train_caption_tokenizer([words] * 4, vocab_size=300)
+    out = build_tiny_model(folder, seed=0, config=tiny_config(vocab_size=len(tokenizer)))
+    replace_tokenizer(out, tokenizer)
+    return out
+
+
 @pytest.fixture
 def sample_folder(tmp_path) -> Path:
     """Eight sounds in several formats, rates and channel counts, and one corrupt file."""

@@ -14,7 +14,6 @@ import soundfile as sf
 
 torch = pytest.importorskip("torch")
 
-from soundfinder.model.tiny import build_tiny_model  # noqa: E402
 from soundfinder.training.augment import MelAugment  # noqa: E402
 from soundfinder.training.captions import Pair, caption_from_path, collect_pairs  # noqa: E402
 from soundfinder.training.loss import clip_loss, positive_targets  # noqa: E402
@@ -26,6 +25,7 @@ from soundfinder.training.trainer import (  # noqa: E402
     TrainingCancelled,
 )
 from soundfinder.training.tune import evaluate_cli, tune  # noqa: E402
+from tests.conftest import trainable_tiny_model  # noqa: E402
 
 SR = 48000
 
@@ -201,13 +201,7 @@ def _config(**kw) -> TrainConfig:
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory) -> Path:
     """The tiny checkpoint with a working tokenizer (tiny.py's knows only its special tokens)."""
-    from soundfinder.model.tiny import tiny_config
-    from soundfinder.training.tokenizer import replace_tokenizer, train_caption_tokenizer
-
-    tokenizer = train_caption_tokenizer(["low tone high tone noise kick snare hat"] * 4, vocab_size=300)
-    out = build_tiny_model(tmp_path_factory.mktemp("tiny"), seed=0, config=tiny_config(vocab_size=len(tokenizer)))
-    replace_tokenizer(out, tokenizer)
-    return out
+    return trainable_tiny_model(tmp_path_factory.mktemp("tiny"), "low tone high tone noise kick snare hat")
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,7 @@ from soundfinder.training.sampler import caption_classes, class_weights, epoch_o
 from soundfinder.training.split import group_split  # noqa: E402
 from soundfinder.training.templates import TEMPLATES, CaptionSampler, coarse_class  # noqa: E402
 from soundfinder.training.trainer import TrainConfig  # noqa: E402
+from tests.conftest import trainable_tiny_model  # noqa: E402
 
 SR = 48000
 
@@ -160,13 +161,7 @@ def test_captions_csv_applies_through_symlinked_folders(tmp_path):
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory) -> Path:
-    from soundfinder.model.tiny import build_tiny_model, tiny_config
-    from soundfinder.training.tokenizer import replace_tokenizer, train_caption_tokenizer
-
-    tokenizer = train_caption_tokenizer(["the sound of a kick snare tone one-shot sample"] * 4, vocab_size=300)
-    out = build_tiny_model(tmp_path_factory.mktemp("tiny"), seed=0, config=tiny_config(vocab_size=len(tokenizer)))
-    replace_tokenizer(out, tokenizer)
-    return out
+    return trainable_tiny_model(tmp_path_factory.mktemp("tiny"), "the sound of a kick snare tone one-shot sample")
 
 
 @pytest.fixture(scope="module")
