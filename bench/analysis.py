@@ -37,18 +37,27 @@ from analysis_set import Truth, build  # noqa: E402
 
 from soundfinder.analysis.notation import parse_key  # noqa: E402
 
+DECODED: dict = {}  # path -> Decoded, made before the timing (the decode is indexing's, not analysis's)
+
+
+def pipeline_decode(path):
+    from soundfinder.audio import decode
+
+    return decode(str(path), sample_rate=48000, keep_channels=True)
+
 
 def ours(x, sr, path):
-    from soundfinder.analysis import analyze
-    from soundfinder.audio.metadata import read_metadata
+    """The indexing pipeline's own path: decode as indexing does (the model's 48 kHz mono plus
+    the file's own channels), then `indexing.describe` on that same decoded audio."""
+    from soundfinder.indexing.describe import describe
 
-    d = analyze(x, sr, path, read_metadata(path))
+    d = describe(str(path), DECODED.get(path) or pipeline_decode(path))[0]
     midi = None
-    if d.pitch:
+    if d.get("pitch"):
         from soundfinder.analysis.notation import parse_note
 
-        midi = parse_note(d.pitch)
-    return {"bpm": d.bpm, "key": d.key, "kind": d.kind, "midi": midi}
+        midi = parse_note(d["pitch"])
+    return {"bpm": d.get("bpm"), "key": d.get("key"), "kind": d.get("kind"), "midi": midi}
 
 
 KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
@@ -209,6 +218,7 @@ def main() -> None:
     audio = {t.path: sf.read(str(t.path), dtype="float32") for t in truths}
     audio = {p: (x, sr) for p, (x, sr) in audio.items()}
 
+    DECODED.update({t.path: pipeline_decode(t.path) for t in truths})
     candidates = [("soundfinder", ours)]
     if not args.no_librosa:
         candidates.append(("librosa", librosa_candidate))

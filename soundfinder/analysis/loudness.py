@@ -29,22 +29,59 @@ def _channels(audio: np.ndarray, rate: int) -> np.ndarray:
     return x[: int(MAX_SECONDS * rate), :5]
 
 
-def integrated_lufs(audio: np.ndarray, rate: int) -> float | None:
-    """LUFS, or None for silence. A file shorter than one gating block is tiled to one block:
-    its loudness then is that of the sound itself, not of the sound plus invented silence."""
+@lru_cache(maxsize=8)
+def _k_weighting(rate: int) -> np.ndarray:
+    """pyloudnorm's K-weighting (high shelf, then high pass) for `rate` as second-order
+    sections: its own filter design, made once per rate instead of once per file, run by one
+    `sosfilt` call (twice as fast as pyloudnorm's two `lfilter` passes per channel)."""
     import pyloudnorm
 
-    x = _channels(audio, rate).astype(np.float64)
-    if len(x) == 0 or not np.any(x):
+    stages = pyloudnorm.Meter(rate)._filters.values()
+    return np.array([np.r_[f.passband_gain * np.asarray(f.b, float) / f.a[0],
+                           np.asarray(f.a, float) / f.a[0]] for f in stages])
+
+
+def integrated_lufs(audio: np.ndarray, rate: int) -> float | None:
+    """LUFS, or None for silence. A file shorter than one gating block is tiled to one block:
+    its loudness then is that of the sound itself, not of the sound plus invented silence.
+
+    The arithmetic of pyloudnorm's `integrated_loudness` (same filters, same block bounds,
+    same gates; a test holds the two within 0.01 LU), vectorised: one filter call for all
+    stages and channels and block energies from one cumulative sum. pyloudnorm's per-block Python
+    loop cost more than the filtering and made loudness half of the analysis's time.
+    """
+    from scipy.signal import sosfilt
+
+    x = np.array(_channels(audio, rate).T, dtype=np.float64)  # (channels, n), a fresh copy  # (channels, n): contiguous per channel
+    if x.shape[1] == 0 or not np.any(x):
         return None
     block = int(math.ceil(BLOCK * rate)) + 1
-    if len(x) < block:
-        x = np.tile(x, (int(math.ceil(block / len(x))), 1))
+    if x.shape[1] < block:
+        x = np.tile(x, (1, int(math.ceil(block / x.shape[1]))))
     # A -300 dB alternating floor keeps the IIR filters out of denormal numbers, which made a
     # sound decaying into digital silence cost a second per file; the gate ignores it.
-    x = x + 1e-15 * (1.0 - 2.0 * (np.arange(len(x)) & 1))[:, None]
-    value = pyloudnorm.Meter(rate).integrated_loudness(x)
-    return float(value) if np.isfinite(value) else None
+    x[:, ::2] += 1e-15
+    x[:, 1::2] -= 1e-15
+    x = sosfilt(_k_weighting(rate), x, axis=1)
+    gains = np.array([1.0, 1.0, 1.0, 1.41, 1.41])[: len(x)]
+    np.square(x, out=x)
+    energy = np.concatenate(([0.0], np.cumsum(gains @ x)))
+    n_blocks = int(np.round((x.shape[1] / rate - BLOCK) / (BLOCK * 0.25))) + 1
+    j = np.arange(n_blocks)
+    lo = (BLOCK * (j * 0.25) * rate).astype(np.int64)  # pyloudnorm's int() of the same floats
+    hi = np.minimum((BLOCK * (j * 0.25 + 1) * rate).astype(np.int64), x.shape[1])
+    z = (energy[hi] - energy[lo]) / (BLOCK * rate)  # channel-weighted mean square per block
+    with np.errstate(divide="ignore"):
+        loud = -0.691 + 10.0 * np.log10(z)
+    gated = z[loud >= -70.0]
+    if len(gated) == 0:
+        return None
+    relative = -0.691 + 10.0 * math.log10(gated.mean()) - 10.0
+    kept = z[(loud > relative) & (loud > -70.0)]
+    if len(kept) == 0 or kept.mean() <= 0:
+        return None
+    value = -0.691 + 10.0 * math.log10(kept.mean())
+    return float(value) if math.isfinite(value) else None
 
 
 @lru_cache(maxsize=4)
@@ -59,10 +96,17 @@ def true_peak_db(audio: np.ndarray, rate: int, exhaustive: bool = False) -> floa
     """dBTP: the peak of the signal oversampled 4x (2x from 96 kHz, none from 176.4 kHz)."""
     from scipy.signal import resample_poly
 
-    x = _channels(audio, rate).astype(np.float32)
+    x = np.ascontiguousarray(_channels(audio, rate), dtype=np.float32)
     if len(x) == 0:
         return None
-    sample_peak = float(np.max(np.abs(x)))
+    n, ch = len(x) // 64 * 64, x.shape[1]
+    # One pass over the samples: the loudest of each 64-frame block, all channels at once
+    # (a max over the short channel axis is numpy's slow case; the flat view avoids it).
+    blocks = np.abs(x[:n].reshape(-1, 64 * ch))
+    where = blocks.argmax(axis=1)
+    loudest = blocks[np.arange(len(blocks)), where]
+    sample_peak = max(float(loudest.max()) if len(loudest) else 0.0,
+                      float(np.abs(x[n:]).max()) if n < len(x) else 0.0)
     if sample_peak == 0:
         return None
     factor = 4 if rate < 96000 else 2 if rate < 176400 else 1
@@ -71,11 +115,7 @@ def true_peak_db(audio: np.ndarray, rate: int, exhaustive: bool = False) -> floa
         if exhaustive or len(x) <= 8 * PEAK_RADIUS * PEAK_CANDIDATES // 16:  # short: the whole is cheap
             peak = max(peak, float(np.max(np.abs(resample_poly(x, factor, 1, axis=0, window=_fir(factor))))))
         else:
-            # The loudest sample of each 64-sample block, then the loudest blocks.
-            n = len(x) // 64 * 64
-            blocks = np.abs(x[:n]).max(axis=1).reshape(-1, 64)
-            where = blocks.argmax(axis=1) + np.arange(len(blocks)) * 64
-            loudest = blocks.max(axis=1)
+            where = where // ch + np.arange(len(blocks)) * 64  # frame of each block's peak
             k = min(PEAK_CANDIDATES, len(loudest))
             top = where[np.argpartition(loudest, -k)[-k:]]
             starts = np.clip(top - PEAK_RADIUS, 0, len(x) - 2 * PEAK_RADIUS - 1)

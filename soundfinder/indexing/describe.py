@@ -19,11 +19,12 @@ def describe(path: str, audio: Decoded) -> tuple[dict, float]:
         from soundfinder.analysis import analyze
         from soundfinder.audio.metadata import read_metadata
 
-        if audio.channel_data is not None:
-            samples, rate = audio.channel_data, audio.source_rate
+        mono = (audio.samples, audio.sample_rate)
+        if audio.channel_data is not None:  # loudness from the file's own channels and rate
+            row = analyze(audio.channel_data, audio.source_rate, path, read_metadata(path), mono)
         else:
-            samples, rate = audio.samples, audio.sample_rate
-        row = analyze(samples, rate, path, read_metadata(path)).to_json()
+            row = analyze(*mono, path, read_metadata(path), mono)
+        row = row.to_json()
     except Exception as e:  # analysis must never fail indexing
         from soundfinder.analysis import ANALYZER_VERSION
 
