@@ -217,6 +217,30 @@ def test_loudness_matches_the_standard_and_true_peak_the_full_oversampling():
     assert abs(true_peak_db(hit, RATE) - true_peak_db(hit, RATE, exhaustive=True)) < 0.2
 
 
+def test_loudness_matches_pyloudnorm_at_every_usual_rate_and_leaves_the_audio_alone():
+    """The vectorised meter (float32 filter, per-hop sums) against pyloudnorm's own loop on
+    decaying and gapped signals, mono, stereo and 5.1, at rates whose 100 ms hop is whole and
+    one (11025 Hz) whose hop is not; the caller's samples are never written."""
+    import pyloudnorm
+
+    from soundfinder.analysis.loudness import integrated_lufs
+
+    rng = np.random.default_rng(7)
+    for rate in (11025, 44100, 48000, 96000):
+        for n in (rate // 3, 2 * rate + 123, 7 * rate):
+            for ch in (1, 2, 6):
+                x = (rng.standard_normal((n, ch)) * np.linspace(1, 0, n)[:, None] ** 3 * 0.3).astype(np.float32)
+                x[n // 3: n // 2] = 0
+                before = x.copy()
+                ours = integrated_lufs(x if ch > 1 else x[:, 0], rate)
+                assert np.array_equal(x, before)
+                ref = np.delete(x, 3, axis=1) if ch == 6 else x
+                ref = ref.astype(np.float64)
+                if len(ref) < int(np.ceil(0.4 * rate)) + 1:
+                    ref = np.tile(ref, (int(np.ceil((int(np.ceil(0.4 * rate)) + 1) / len(ref))), 1))
+                assert abs(ours - pyloudnorm.Meter(rate).integrated_loudness(ref)) < 0.01, (rate, n, ch)
+
+
 # -- filters -----------------------------------------------------------------------------------
 
 def test_filter_parsing_and_matching():

@@ -62,6 +62,14 @@ def _mono(audio: np.ndarray) -> np.ndarray:
     return audio.mean(axis=1, dtype=np.float32) if audio.shape[1] > 1 else audio[:, 0]
 
 
+def _finite(a: np.ndarray) -> np.ndarray:
+    """`a` with NaN and inf as silence. One sum tells whether any is there (NaN and inf
+    propagate through it), a pass cheaper than `isfinite(a).all()` on every file."""
+    if np.isfinite(a.sum()):
+        return a
+    return np.nan_to_num(a, nan=0.0, posinf=0.0, neginf=0.0)
+
+
 def analyze(audio: np.ndarray, sample_rate: int, path: str | os.PathLike | None = None,
             meta=None, mono: tuple[np.ndarray, int] | None = None) -> Descriptors:
     """Descriptors of one sample.
@@ -93,12 +101,11 @@ def _analyze(d: Descriptors, audio: np.ndarray, rate: int, path, meta, given_mon
     if audio.size == 0 or rate <= 0:
         d.why("no audio")
         return
-    if not np.isfinite(audio).all():
-        audio = np.nan_to_num(audio, nan=0.0, posinf=0.0, neginf=0.0)
+    audio = _finite(audio)
     duration = audio.shape[0] / rate
     _loudness(d, audio, rate, loudness)
     if given_mono is not None and len(given_mono[0]):
-        mono, mono_rate = np.nan_to_num(np.asarray(given_mono[0], np.float32)), int(given_mono[1])
+        mono, mono_rate = _finite(np.asarray(given_mono[0], np.float32)), int(given_mono[1])
     else:
         mono, mono_rate = _mono(audio.astype(np.float32, copy=False)), rate
     centre = float(mono.mean()) if len(mono) else 0.0
