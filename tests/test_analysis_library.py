@@ -79,6 +79,49 @@ def test_an_analysis_crash_never_fails_indexing(embedder, tmp_path, monkeypatch)
     assert rows and all("bug in an analyser" in r.error for r in rows.values())
 
 
+def test_the_model_never_waits_for_the_analysis(embedder, tmp_path, monkeypatch):
+    """Every analysis is held back until the model has embedded every file: indexing still
+    finishes, with every row stored (the last commit collects them). Were the analysis on the
+    model's path, nothing would be embedded while it is held, and the hold would time out."""
+    import threading
+
+    import soundfinder.indexing.embedding as embedding
+
+    folder = make_folder(tmp_path / "s")
+    all_embedded, held = threading.Event(), []
+    real_describe, real_embedded = embedding.describe, embedding.Committer.embedded
+
+    def held_describe(path, audio):
+        held.append(all_embedded.wait(timeout=60))
+        return real_describe(path, audio)
+
+    def embedded(self, info, vector):
+        real_embedded(self, info, vector)
+        if self.summary.embedded == 5:  # six files, two with the same content
+            all_embedded.set()
+
+    monkeypatch.setattr(embedding, "describe", held_describe)
+    monkeypatch.setattr(embedding.Committer, "embedded", embedded)
+    with Library.open(tmp_path / "lib", embedder.space) as lib:
+        index_paths(lib, embedder, [str(folder)])
+        rows = lib.descriptors.get_many(r.hash for r in lib.files())
+    assert held and all(held)  # no analysis ran before the model was done
+    assert len(rows) == 5 and rows[next(h for h, r in rows.items() if r.bpm == 125.0)].bpm_source == "metadata"
+
+
+def test_a_full_analysis_backlog_waits_and_loses_nothing(embedder, tmp_path, monkeypatch):
+    """With room for no decoded audio at all, each analysis waits for the one before it: the
+    decoded audio held for analysis stays bounded and every row is still stored."""
+    import soundfinder.indexing.embedding as embedding
+
+    monkeypatch.setattr(embedding, "ANALYSIS_BACKLOG_BYTES", 1)
+    folder = make_folder(tmp_path / "s")
+    with Library.open(tmp_path / "lib", embedder.space) as lib:
+        summary = index_paths(lib, embedder, [str(folder)])
+        rows = lib.descriptors.get_many(r.hash for r in lib.files())
+    assert summary.failed == 0 and len(rows) == 5 and all(r.version for r in rows.values())
+
+
 def test_analyze_fills_an_old_library_resumably(embedder, tmp_path, cli, tiny_model_dir):
     folder = make_folder(tmp_path / "s")
     with Library.open(cli.library, embedder.space) as lib:  # a library indexed before analysis existed

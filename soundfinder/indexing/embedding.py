@@ -1,7 +1,9 @@
 """The embedding phase: decode on worker threads, the model on the caller's, commits on another.
 
-Three pieces, each readable alone:
+Four pieces, each readable alone:
 - `_prepare` (decode workers): file -> windows -> (on CPU) model inputs.
+- `indexing.describe` (analysis threads, at a lower priority): the musical analysis of the same
+  decoded audio; its rows are stored by whichever commit comes after it finishes.
 - `WindowBatcher` (model thread): queues windows of several files and runs the model on full
   batches of `embedder.batch_size` windows (a long file's windows may straddle two batches);
   a file is done once all its windows are embedded, as the normalised mean of its windows'
@@ -25,6 +27,9 @@ from soundfinder.indexing.describe import describe
 from soundfinder.indexing.plan import commit_with_copies, record_decode_failure
 from soundfinder.library import Batch, FileInfo, Library
 
+ANALYSIS_NICE = 10  # the analysis thread's niceness (Linux), see `_background`
+ANALYSIS_BACKLOG_BYTES = 256 << 20  # decoded audio waiting for analysis, at most
+
 
 @dataclass
 class _Prepared:
@@ -33,7 +38,7 @@ class _Prepared:
     info: FileInfo
     count: int  # windows
     inputs: object  # torch tensor (count, 1, frames, mels), or the raw windows (accelerators)
-    descriptors: tuple[dict, float] | None = None  # (row, seconds) from indexing/describe.py
+    audio: object = None  # the Decoded, kept (with its channels) only for the musical analysis
 
 
 def _prepare(path: str, info: FileInfo, embedder, on_worker: bool, analysis: bool = False):
@@ -43,14 +48,13 @@ def _prepare(path: str, info: FileInfo, embedder, on_worker: bool, analysis: boo
         audio = decode(path, sample_rate=embedder.sample_rate, keep_channels=analysis)
     except DecodeError as e:
         return e
-    described = describe(path, audio) if analysis else None  # same decoded audio, never a second decode
     windows = embedder.windows(audio.samples)
     inputs = embedder.audio_inputs(windows) if on_worker else windows
     # Metadata now: the samples are dropped as soon as the features exist (CPU).
     info.duration, info.sample_rate = audio.duration, audio.source_rate
     info.channels, info.format, info.subtype = audio.channels, audio.format, audio.subtype
     info.warning = audio.warning
-    return _Prepared(info, len(windows), inputs, described)
+    return _Prepared(info, len(windows), inputs, audio if analysis else None)
 
 
 @dataclass
@@ -146,14 +150,35 @@ class Committer:
         self.batch = Batch()
         self.last = time.monotonic()
         self.in_flight: Future | None = None
-        self.rows: dict[str, dict] = {}  # content hash -> descriptors, until its file is committed
+        # content hash -> the analysis of its file (a Future of (row, CPU seconds)), until its
+        # row is handed to a commit: that is once it is done and its file embedded
+        self.rows: dict[str, Future] = {}
+        self.audio_bytes: dict[str, int] = {}  # content hash -> decoded bytes its analysis holds
+        self.embedded_hashes: set[str] = set()
 
-    def described(self, content_hash: str, row: dict, seconds: float) -> None:
-        self.rows[content_hash] = row
-        self.summary.analysis_seconds += seconds
+    def describing(self, content_hash: str, analysis: Future, nbytes: int) -> None:
+        self.rows[content_hash] = analysis
+        self.audio_bytes[content_hash] = nbytes
+
+    def make_room(self, nbytes: int) -> None:
+        """Wait (oldest first) until the decoded audio waiting for analysis and `nbytes` more fit
+        in ANALYSIS_BACKLOG_BYTES: the background analysis may lag the model, never without bound."""
+        for h in list(self.audio_bytes):
+            if sum(self.audio_bytes.values()) + nbytes <= ANALYSIS_BACKLOG_BYTES:
+                return
+            if (f := self.rows.get(h)) is not None:
+                t0 = time.perf_counter()
+                f.exception()  # waits; describe never raises
+                self.summary.wait_decode_seconds += time.perf_counter() - t0
+            del self.audio_bytes[h]
+
+    def _forget_done(self) -> None:
+        for h in [h for h in self.audio_bytes if h not in self.rows or self.rows[h].done()]:
+            del self.audio_bytes[h]
 
     def embedded(self, info: FileInfo, vector: np.ndarray) -> None:
         self.batch.embedded.append((info, vector))
+        self.embedded_hashes.add(info.hash)
         self.summary.embedded += 1
         self.prog.done += 1
 
@@ -166,8 +191,9 @@ class Committer:
     def commit(self, wait: bool = False) -> None:
         """Hand the gathered batch to the commit thread (after the previous one finished)."""
         self._wait()  # one commit in flight at a time: commits stay in order
-        if len(self.batch):
-            self.in_flight = self.executor.submit(self._commit, self.batch)
+        rows = self._finished_rows(everything=wait)
+        if len(self.batch) or rows:
+            self.in_flight = self.executor.submit(self._commit, self.batch, rows)
             self.batch = Batch()
         self.last = time.monotonic()
         if wait:
@@ -181,9 +207,22 @@ class Committer:
             self.prog.done += fut.result()  # re-raises a failed commit here
             self.summary.wait_commit_seconds += time.perf_counter() - t0
 
-    def _commit(self, batch: Batch) -> int:
-        """Commit thread: the batch, its descriptors, then byte-identical copies of what it embedded."""
-        return commit_with_copies(self.library, batch, self.groups, self.rows)
+    def _finished_rows(self, everything: bool) -> dict[str, dict]:
+        """Descriptor rows of embedded files whose analysis is done, taken out of `rows`. Neither
+        the model nor a commit waits for an analysis, except the last commit, for all of them."""
+        self._forget_done()
+        ready = {}
+        for h in [h for h, f in self.rows.items() if h in self.embedded_hashes and (everything or f.done())]:
+            ready[h], seconds = self.rows.pop(h).result()
+            self.summary.analysis_seconds += seconds
+        return ready
+
+    def _commit(self, batch: Batch, rows: dict[str, dict]) -> int:
+        """Commit thread: the batch, the finished descriptors, then the byte-identical copies of
+        what the batch embedded."""
+        copies = commit_with_copies(self.library, batch, self.groups, rows) if len(batch) else 0
+        self.library.descriptors.put_many(rows.items())  # files of earlier batches (the rest were taken)
+        return copies
 
 
 def embed_new(library: Library, embedder, groups: dict[str, list[FileInfo]], changed: set[str], summary,
@@ -210,17 +249,41 @@ def embed_new(library: Library, embedder, groups: dict[str, list[FileInfo]], cha
 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode",
                             initializer=single_threaded if on_worker else None) as pool, \
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="commit") as commit_thread:
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="commit") as commit_thread, \
+            ThreadPoolExecutor(max_workers=workers, thread_name_prefix="analysis",
+                               initializer=_background) as analyst:
         committer = Committer(library, groups, summary, prog, report, commit_thread, files_per_batch,
                               commit_seconds)
         _run(embedder, firsts, pool, WindowBatcher(embedder, on_worker, summary), committer, changed,
-             summary, prog, cancel, workers, analysis)
+             summary, prog, cancel, workers, analyst if analysis else None)
     torch.set_num_threads(main_threads)  # the model thread's count, and the default for new threads
 
 
+def _nbytes(audio) -> int:
+    return audio.samples.nbytes + (audio.channel_data.nbytes if audio.channel_data is not None else 0)
+
+
+def _background() -> None:
+    """The analysis thread runs at a lower priority (Linux: per-thread nice): on a machine the
+    model keeps busy it takes the cycles the model leaves, instead of stalling the model's
+    threads, and catches up whenever the model waits. A thread may always lower its own
+    priority; elsewhere (no per-thread nice through `os`) it keeps the normal priority."""
+    import os
+    import sys
+    import threading
+
+    if sys.platform.startswith("linux"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), ANALYSIS_NICE)
+        except OSError:
+            pass
+
+
 def _run(embedder, firsts, pool, batcher: WindowBatcher, committer: Committer, changed, summary, prog,
-         cancel, workers: int, analysis: bool = False) -> None:
-    """The model thread's loop: take decoded files in order, embed full batches, commit when due."""
+         cancel, workers: int, analyst: ThreadPoolExecutor | None = None) -> None:
+    """The model thread's loop: take decoded files in order, embed full batches, commit when due.
+    `analyst`: the thread for the musical analysis (None: no analysis)."""
+    analysis = analyst is not None
     batch_size = embedder.batch_size
     # Enough decoded files in flight to fill the next batches while the model runs, bounded so
     # memory stays small (each window's input is 256 KB).
@@ -248,8 +311,14 @@ def _run(embedder, firsts, pool, batcher: WindowBatcher, committer: Committer, c
             if isinstance(result, DecodeError):
                 committer.failed(info, result.reason, changed)
             else:
-                if result.descriptors is not None:
-                    committer.described(info.hash, *result.descriptors)
+                if result.audio is not None:
+                    # The musical analysis of the same decoded audio (never a second decode), on
+                    # the background analysis threads: the model waits for decodes, never for an
+                    # analysis; a later commit stores its row.
+                    nbytes = _nbytes(result.audio)
+                    committer.make_room(nbytes)
+                    committer.describing(info.hash, analyst.submit(describe, info.path, result.audio), nbytes)
+                    result.audio = None
                 batcher.add(result)
             while batcher.queued() >= batch_size and not cancel.is_set():
                 embed(batch_size)
@@ -264,3 +333,5 @@ def _run(embedder, firsts, pool, batcher: WindowBatcher, committer: Committer, c
         # Files whose windows were not all embedded (cancel) are simply not committed: the
         # next run picks them up.
         committer.commit(wait=True)
+        for analysis in committer.rows.values():  # of files not committed: not worth finishing
+            analysis.cancel()
