@@ -21,7 +21,7 @@ from soundfinder.analysis.notation import normalize_key, note_name
 
 # Bump when a change would give different values: stored results of older versions are
 # recomputed lazily (`soundfinder analyze`).
-ANALYZER_VERSION = "2"
+ANALYZER_VERSION = "3"  # 3: true peak over whole blocks (2 missed overshoots away from a block's loudest sample)
 
 METADATA, NAME, AUDIO = "metadata", "name", "audio"
 LOOP, ONE_SHOT = "loop", "one-shot"
