@@ -90,6 +90,7 @@ class MainWindow(QMainWindow):
         b.modelDownloading.connect(self._model_downloading)
         b.modelReady.connect(self._model_ready)
         b.soundReady.connect(self._sound_ready)
+        b.textReady.connect(self.refresh_results)  # names and sound before the model (bridge_start)
         b.modelFailed.connect(self._model_failed)
         b.libraryReady.connect(self._library_ready)
         b.libraryFailed.connect(lambda msg: self._problem(msg))
