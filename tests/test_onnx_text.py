@@ -161,7 +161,11 @@ def test_background_export_caches_the_tower_for_the_next_start(tiny_model_dir, m
     thread.join(timeout=600)
     assert done and done[0][0] is not None and done[0][1] is None, done
     assert onnx_text.cache_folder(emb.space.id).is_dir()
-    assert "start-up only" in emb.runtime.text_onnx  # float32 ORT is not faster than torch here
+    tower = done[0][0]
+    if onnx_text.prefer(tower, emb.torch_text_precision if emb.text_tower else emb.runtime.text.precision):
+        assert emb.text_tower is tower and "answers queries" in emb.runtime.text_onnx  # switched at once
+    else:
+        assert emb.text_tower is None and "start-up only" in emb.runtime.text_onnx
     assert text_backend.export_in_background(emb) is None  # cached: not again
     onnx_text.forget_open()
 

@@ -36,10 +36,11 @@ THRESHOLDS = {"float32": 0.9999, "int8": 0.995}
 PROBE_TEXTS = ("kick", "808 bass", "a punchy kick drum", "the sound of warm analog pad chords",
                "vinyl crackle noise sample", "a recording of a female vocal chop with reverb",
                "short plucky synth lead in c minor", "lofi dusty piano chords " * 12)
-# Which exported precision the running app prefers to torch, given how torch runs its text tower:
-# measured in bench/text_tower.py (README "Speed"): ORT int8 beats torch at every precision here;
-# ORT float32 is no faster than torch float32 or bf16, so it only serves the start-up.
-FASTER_THAN_TORCH = {"int8": {"float32", "bfloat16", "int8"}, "float32": set()}
+# Which exported precision the running app prefers to torch, given how torch runs its text tower,
+# measured in one process by bench/text_tower.py (bench/README.md, #18): ORT int8 ran 2.3-4.4x
+# faster than torch bf16 and int8; ORT float32 1.2-1.6x faster than torch float32 but no faster
+# than torch bf16 (so where bf16 runs, the float32 graph serves the start-up only).
+FASTER_THAN_TORCH = {"int8": {"float32", "bfloat16", "int8"}, "float32": {"float32"}}
 CACHE_DIR = "text-onnx"
 
 _OPEN: dict[str, OnnxTextTower] = {}  # folder -> tower: one session per process and folder
