@@ -58,7 +58,9 @@ window.show()
 app.processEvents()
 mark("window_shown")
 got, failed = [], []
-window.bridge.resultsReady.connect(lambda seq, q, hits: got.append([q, len(hits), window.bridge.answered]))
+# torch's presence is noted as each answer arrives (the load may start right after it)
+window.bridge.resultsReady.connect(lambda seq, q, hits: got.append([q, len(hits), "torch" in sys.modules,
+                                                                    window.bridge.answered]))
 window.bridge.modelFailed.connect(failed.append)
 window.bridge.libraryFailed.connect(failed.append)
 window.bridge.modelReady.connect(lambda *a: mark("model_ready"))
@@ -73,13 +75,13 @@ while not answered("fused") and not failed and time.monotonic() < end:
     if answered(None) and "first_result" not in marks:
         mark("first_result")
         marks["first_mode"] = answered(None)[0][-1]
-        marks["torch_imported_at_first_result"] = "torch" in sys.modules
+        marks["torch_imported_at_first_result"] = answered(None)[0][2]
     if answered("names") and "first_result_names" not in marks:
         mark("first_result_names")
     app.processEvents()
     time.sleep(0.002)
 mark("first_result_fused")
-marks["torch_imported_at_fused"] = "torch" in sys.modules
+marks["torch_imported_at_fused"] = answered("fused")[0][2] if answered("fused") else None
 marks["results"] = {g[-1]: g[1] for g in answered(None)}
 marks["failed"] = failed[:1]
 print("MARKS " + json.dumps(marks), flush=True)
