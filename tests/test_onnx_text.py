@@ -184,7 +184,7 @@ got = []
 window.bridge.resultsReady.connect(lambda seq, q, hits: got.append(
     {"text": q.text, "mode": window.bridge.answered, "paths": [h.path for h in hits],
      "torch": "torch" in sys.modules, "transformers": "transformers" in sys.modules,
-     "model_ready": window.bridge.embedder is not None}))
+     "model_ready": window.bridge.embedder is not None, "label": window.model_label.text()}))
 window.search_bar.edit.setText("kick")
 end = time.monotonic() + 120
 while not any(g["mode"] == "fused" for g in got) and time.monotonic() < end:
@@ -211,6 +211,7 @@ def test_start_up_answers_by_names_and_sound_before_torch_is_imported(user_setti
     assert fused, got
     first = fused[0]
     assert not first["torch"] and not first["transformers"] and not first["model_ready"], got
+    assert first["label"] == "text search ready · model loading…"
     tower, _ = onnx_text.load_cached(str(tiny_model_dir))
     with Library.open(indexed_library, readonly=True) as lib:
         want = [h.path for h in search_text(lib, tower, "kick", k=200)]
