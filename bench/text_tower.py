@@ -9,12 +9,18 @@ dynamic quantisation of the Linear layers); each at every `--threads` count. Rou
 the variant order; p50/p90 pool all rounds. Ratios are against float32 at the same thread
 count, measured in the same run (a loaded machine moves absolute times, not ratios). Cosine:
 the worst query's cosine to float32 (the adoption bars are in `model/precision.py`).
+`onnx` / `onnx-int8`: the same tower exported to ONNX (`model/onnx_export.py`, float32, and ONNX
+Runtime's dynamic int8 quantisation of it) run by ONNX Runtime with the `tokenizers` fast
+tokenizer, exactly as the app's `onnx_text.OnnxTextTower` (one session per thread count).
 `app` is the path a search really takes: `ClapEmbedder.load(precision="auto")` then
-`encode_text([q])` (its thread policy, its self-checked precision), without the query cache.
+`encode_text([q])` (its thread policy, its self-checked precision, the cached ONNX tower where
+`text_backend.attach` adopts it), without the query cache; `app_text_backend` says which ran.
+`onnx_session_s`: creating each ONNX session (part of the start-up's second launch).
 With `--library N`, recall@10 of each variant's query vectors against float32's over N clips
 embedded by the float32 audio tower (the int8 adoption bar is 0.98, `model/precision.py`).
 
     python bench/text_tower.py --model full                 # the issue's bar: p50 <= 25 ms
+    python bench/text_tower.py --model full --variants float32,bfloat16,onnx,onnx-int8 --library 1000
     python bench/text_tower.py --model full --rounds 2 --threads 1
 
 Last line: `RESULT key=value ...`.
@@ -84,7 +90,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default="full")
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--variants", default="float32,bfloat16,int8")
+    ap.add_argument("--variants", default="float32,bfloat16,int8,onnx,onnx-int8")
     ap.add_argument("--threads", default=None, help="comma list, default 1 and all cores")
     ap.add_argument("--no-app", action="store_true", help="skip the ClapEmbedder.load(auto) path")
     ap.add_argument("--library", type=int, default=0, help="clips for recall@10 (0: skip)")
@@ -100,7 +106,8 @@ def main(argv=None) -> int:
     emb = ClapEmbedder.load(model, device="cpu", precision="float32")
     tok = emb.processor.tokenizer
     names = args.variants.split(",")
-    models = {n: _variant(emb.model, n) for n in names}
+    onnx = export_onnx(model, emb, threads, [n for n in names if n.startswith("onnx")])
+    models = {n: (onnx[n] if n.startswith("onnx") else _variant(emb.model, n)) for n in names}
     app = None if args.no_app else ClapEmbedder.load(model, device="cpu", precision="auto")
     runs = {(n, t): [] for n in names for t in threads}
     if app is not None:
@@ -124,7 +131,9 @@ def main(argv=None) -> int:
     ref = vecs["float32"]
     result = {"model": args.model, "queries": len(QUERIES), "rounds": args.rounds, "cpus": cores,
               "load1": round(os.getloadavg()[0], 2),
-              "app_text_precision": app.runtime.text.precision if app is not None else None}
+              "app_text_precision": app.runtime.text.precision if app is not None else None,
+              "app_text_backend": app.runtime.text.backend if app is not None else None,
+              **{f"{n}_session_s": onnx[n]["session_s"] for n in onnx}}
     for (n, t), xs in runs.items():
         base = runs[("float32", t)]
         result[f"{n}_t{t}_p50_ms"] = round(_pct(xs, 50), 1)
@@ -152,8 +161,54 @@ def recall_at_10(lib: np.ndarray, q_ref: np.ndarray, q_x: np.ndarray) -> float:
     return float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(want, got, strict=True)]))
 
 
+def export_onnx(model: str, emb, threads: list[int], names: list[str]) -> dict:
+    """{variant: {threads: OnnxTextTower, "session_s": s}} for the asked ONNX variants, exported
+    into the user cache as the app would (so the `app` variant finds it there too)."""
+    if not names:
+        return {}
+    from soundfinder.model import onnx_text
+    from soundfinder.model.onnx_export import export_text_tower
+
+    folder = onnx_text.cache_folder(emb.space.id)
+    if not folder.is_dir():
+        t0 = time.perf_counter()
+        done = export_text_tower(model, emb.space)
+        print(f"exported in {time.perf_counter() - t0:.1f} s: {done}", file=sys.stderr, flush=True)
+    meta = onnx_text.read_meta(folder, emb.space.id)
+    out = {}
+    for n in names:
+        graph = folder / "model.onnx"
+        if n == "onnx" and meta["precision"] != "float32":  # the cache keeps the adopted graph only
+            graph = folder.parent / "bench-float32" / "model.onnx"
+            if not graph.exists():
+                _float32_copy(model, emb, folder, graph.parent)
+        elif n == "onnx-int8" and meta["precision"] != "int8":
+            raise SystemExit("the int8 graph was not adopted (probe below 0.995): no onnx-int8 variant")
+        out[n] = {}
+        for t in threads:
+            t0 = time.perf_counter()
+            out[n][t] = onnx_text.OnnxTextTower(graph.parent, dict(meta, precision=n[5:] or "float32"), threads=t)
+            out[n]["session_s"] = round(time.perf_counter() - t0, 3)
+    return out
+
+
+def _float32_copy(model: str, emb, folder: Path, dst: Path) -> None:
+    """The float32 graph beside the cached (int8) one, for the `onnx` variant."""
+    import shutil
+
+    from soundfinder.model.onnx_export import _load_float32, _write_graph
+
+    dst.mkdir(parents=True, exist_ok=True)
+    shutil.copy(folder / "tokenizer.json", dst / "tokenizer.json")
+    m, proc = _load_float32(model)
+    _write_graph(m, proc.tokenizer, dst / "model.onnx")
+
+
 def _run(key, models, app, tok, queries):
     name, threads = key
+    if name.startswith("onnx"):
+        tower = models[name][threads]
+        return time_queries(lambda q: tower.encode_text([q])[0], queries)
     if name == "app":
         # encode_text sets its own thread count for short queries (1 on a busy machine); pin it.
         app.text_threads = threads

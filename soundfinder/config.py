@@ -51,6 +51,10 @@ OPTIONS: dict[str, Option] = {o.name: o for o in (
            "on Apple MPS), float32 (exact), bfloat16, float16 (GPU), int8 (CPU, quantised Linear layers, "
            "self-checked)",
            "SOUNDFINDER_PRECISION", choices=("auto", "fast", "float32", "bfloat16", "float16", "int8"), flag=True),
+    Option("text_onnx", "auto", "Typed queries through an ONNX Runtime text tower, exported once per model in "
+           "the background: answers before torch loads at start-up, and faster where it is. auto (used "
+           "where it passes its check against torch float32; CPU, precision auto/fast), off (torch only)",
+           "SOUNDFINDER_TEXT_ONNX", choices=("auto", "off")),
     Option("autoplay", True, "Play a sound as soon as it is selected"),
     Option("volume", 0.8, "Preview volume, 0 to 1"),
     Option("results", 200, "How many results a search shows"),

@@ -22,6 +22,9 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 # The model's probe cache and runtime record (soundfinder.model.precision) go to a temporary
 # cache, never the user's; tests that need their own use `monkeypatch.setenv` on top.
 os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="soundfinder-test-cache-")
+# No background ONNX text-tower export after every model load in every test (a process of its own);
+# tests/test_onnx_text.py turns it on where it is the subject.
+os.environ["SOUNDFINDER_TEXT_ONNX"] = "off"
 
 
 # Where the user's settings, caches and model downloads would go: every test (and every process
@@ -189,6 +192,7 @@ def user_settings(tmp_path, monkeypatch):
     for opt in config.OPTIONS.values():
         if opt.env:
             monkeypatch.delenv(opt.env, raising=False)
+    monkeypatch.setenv("SOUNDFINDER_TEXT_ONNX", "off")  # as at the top: no export process per test
     return path
 
 

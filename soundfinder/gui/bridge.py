@@ -59,6 +59,7 @@ class CoreBridge(StartupMixin, QObject):
     modelFailed = Signal(str)  # message
     libraryReady = Signal(dict)  # stats
     soundReady = Signal()  # the model is loaded and the library's vectors are in its space
+    textReady = Signal()  # before the model: the cached ONNX text tower answers text by sound too
     libraryFailed = Signal(str)
     statsChanged = Signal(dict)
     resultsReady = Signal(int, object, list)  # sequence, what was asked (Query), hits (TaggedHit)
@@ -84,6 +85,8 @@ class CoreBridge(StartupMixin, QObject):
         self.copy_groups: dict[str, int] = {}  # content hash -> duplicate group (gui/manager.py)
         self.sound = False  # the loaded model's space is the open library's: text search uses sound
         self.answered = "fused"  # how the last emitted text results were ranked: "names" before `sound`
+        self.text_tower = None  # model.onnx_text.OnnxTextTower loaded before torch (bridge_start.py)
+        self.text_sound = False  # that tower's space is the open library's: text search uses sound
         self._library_path: str | None = None  # the library open or opening
 
     # -- queries -------------------------------------------------------------------------
@@ -143,7 +146,8 @@ class CoreBridge(StartupMixin, QObject):
 
         tags, within = list(tags), self.within
         question = Query(text=text, tags=tags, filters=filters)
-        embedder = self.embedder if self.sound else None  # None: names alone, while the model loads
+        # None: names alone, while the model loads (the ONNX text tower answers first where cached)
+        embedder = self.embedder if self.sound else (self.text_tower if self.text_sound else None)
         return self._ask(question, lambda: search_text(self.library, embedder, text, k, tags=tags,
                                                        filters=filters, within=within, feedback=feedback),
                          ranked="fused" if embedder is not None else "names")

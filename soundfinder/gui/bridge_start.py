@@ -36,7 +36,7 @@ class StartupMixin:
         self._load_id += 1
         load_id = self._load_id
         self._download_cancel = cancel = threading.Event()
-        self.sound = False
+        self.sound = self.text_sound = False
         self.modelLoading.emit(model)
         self._deferred_load = None
         early = not self._library_is(library_path) and os.path.exists(os.path.join(library_path, "catalog.sqlite"))
@@ -62,6 +62,9 @@ class StartupMixin:
                 self.modelFailed.emit(str(error))
                 return
             self.embedder = result
+            from soundfinder.model.text_backend import export_in_background
+
+            export_in_background(result)  # once per model: the next start answers text before torch
             self.modelReady.emit(model)
             if self._library_is(library_path):
                 self._check_sound()  # nothing yet while it opens: the opening calls it when done
@@ -69,7 +72,11 @@ class StartupMixin:
                 self.open_library(library_path, result.space)
 
         if early:
-            self._deferred_load = lambda: run_task(load, loaded, self._loader)
+            from soundfinder.model.text_backend import enabled
+
+            torch_load = lambda: run_task(load, loaded, self._loader)  # noqa: E731
+            self._deferred_load = (lambda: self._load_text_first(model, torch_load)) \
+                if enabled(precision, device) else torch_load
             self.open_library(library_path)
         else:
             run_task(load, loaded, self._loader)
@@ -79,6 +86,36 @@ class StartupMixin:
         load, self._deferred_load = getattr(self, "_deferred_load", None), None
         if load is not None and not self.closed:
             load()
+
+    def _load_text_first(self, model: str, then) -> None:
+        """The cached ONNX text tower (no torch), so typed queries get sound within a second or two;
+        `then` (the torch load) starts once the query it lets the window ask again is answered. No
+        tower, or one that fails its check (deleted; `status` says so): `then` at once."""
+        from soundfinder.model import onnx_text
+
+        load_id = self._load_id
+
+        def agreed(tower, space_id=None, error=None):
+            if load_id != self._load_id or self.closed:
+                return
+            if error is None and space_id == tower.space.id and not self.sound:
+                self.text_sound = True
+                self.textReady.emit()  # the window asks again: its query is queued before `then`
+            run_task(lambda: None, lambda **_: then(), self._queries)
+
+        def loaded(result=None, error=None):
+            if load_id != self._load_id or self.closed:
+                return
+            tower = result[0] if result else None
+            lib = self.library
+            if tower is None or lib is None:
+                then()
+                return
+            self.text_tower = tower
+            run_task(lambda: lib.space_id, lambda result=None, error=None: agreed(tower, result, error),
+                     self._queries)
+
+        run_task(lambda: onnx_text.load_cached(model), loaded, self._loader)
 
     def _library_is(self, path: str) -> bool:
         """Whether `path` is the library open now or opening (not another folder)."""

@@ -90,6 +90,7 @@ class MainWindow(QMainWindow):
         b.modelDownloading.connect(self._model_downloading)
         b.modelReady.connect(self._model_ready)
         b.soundReady.connect(self._sound_ready)
+        b.textReady.connect(self._text_ready)
         b.modelFailed.connect(self._model_failed)
         b.libraryReady.connect(self._library_ready)
         b.libraryFailed.connect(lambda msg: self._problem(msg))
@@ -199,6 +200,12 @@ class MainWindow(QMainWindow):
                                            "so changes on disk are not followed here.")
         self.run_query(self.search_bar.text())  # by names until the sound model is ready
         self.manager.refresh()
+
+    def _text_ready(self) -> None:
+        """The cached ONNX text tower answers typed queries by names and sound before the model
+        (bridge_start.py): ask the shown question again."""
+        self.model_label.setText("text search ready · model loading…")
+        self.refresh_results()
 
     def _sound_ready(self) -> None:
         """Model and library agree: follow the folders, and answer the question shown again

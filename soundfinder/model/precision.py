@@ -66,6 +66,7 @@ class Runtime:
     probe_seconds: float | None = None
     cached: bool = False  # the probe's outcome came from the probe cache
     note: str | None = None  # why this precision was chosen, when it is not obvious
+    text_onnx: str | None = None  # the ONNX Runtime text tower's state (model/text_backend.py)
 
     @property
     def fallback(self) -> str | None:

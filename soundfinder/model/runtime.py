@@ -47,12 +47,17 @@ def status_report(setting: str) -> dict:
         return out
     audio, text = last.get("audio") or {}, last.get("text") or {}
     out.update(precision=last.get("precision"), backend=last.get("backend"), fallback=last.get("fallback"),
-               text_precision=text.get("precision"))
+               text_precision=text.get("precision"), text_backend=text.get("backend"),
+               text_onnx=last.get("text_onnx"))
     towers = (f"audio {audio.get('precision')}, text {text.get('precision')}"
               if audio.get("precision") != text.get("precision") else str(audio.get("precision")))
-    summary = f"{towers} on {last.get('device')} ({last.get('backend')}; precision {last.get('requested')})"
+    backends = (f"audio {last.get('backend')}, text {text.get('backend')}"
+                if text.get("backend") and text.get("backend") != last.get("backend") else str(last.get("backend")))
+    summary = f"{towers} on {last.get('device')} ({backends}; precision {last.get('requested')})"
     if last.get("fallback"):
         summary += f"; fallback: {last['fallback']}"
+    if last.get("text_onnx"):
+        summary += f"; ONNX text tower: {last['text_onnx']}"
     if last.get("requested") != setting:
         summary += f"; setting is now {setting}, applied at the next load"
     out["summary"] = summary
