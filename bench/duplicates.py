@@ -226,6 +226,7 @@ def duplicates_at_100k(log) -> dict:
     from soundfinder.query import duplicates
 
     root, injected = dupsynth.build(log=log)
+    dupsynth.add_fingerprints(root, injected, log=log)
     out = {}
     with Library.open(root, readonly=True) as lib:
         stats: dict = {}
@@ -239,6 +240,15 @@ def duplicates_at_100k(log) -> dict:
         found = {(int(a), int(b)) for a, b, _ in pairs.tolist()}
         hit = sum(1 for a, b in injected if (min(a, b), max(a, b)) in found)
         out["candidate_recall_100k"] = round(hit / len(injected), 3)
+        t = time.process_time()
+        left = duplicates.fingerprinted(lib, pairs, reps)
+        out["fingerprint_cpu_s"] = round(time.process_time() - t, 2)
+        kept = {(int(a), int(b)) for a, b, _ in left.tolist()}
+        out["after_fingerprints_100k"] = len(left)
+        out["fingerprint_recall_100k"] = round(
+            sum(1 for a, b in injected if (min(a, b), max(a, b)) in kept) / len(injected), 3)
+        log(f"  fingerprints leave {len(left)} of {len(pairs)} candidate pairs to decode "
+            f"({out['fingerprint_cpu_s']} s CPU), holding {out['fingerprint_recall_100k']:.3f} of the constructed copies")
         t, c = time.perf_counter(), time.process_time()
         groups = duplicates.find_duplicates(lib, loader=loader)
         out["duplicates_100k_s"] = round(time.perf_counter() - t, 1)

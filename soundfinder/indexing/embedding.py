@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from soundfinder.audio import DecodeError, decode
-from soundfinder.indexing.describe import describe
+from soundfinder.indexing.describe import describe, fingerprint
 from soundfinder.indexing.plan import commit_with_copies, record_decode_failure
 from soundfinder.library import Batch, FileInfo, Library
 
@@ -34,6 +34,7 @@ class _Prepared:
     count: int  # windows
     inputs: object  # torch tensor (count, 1, frames, mels), or the raw windows (accelerators)
     descriptors: tuple[dict, float] | None = None  # (row, seconds) from indexing/describe.py
+    fingerprint: tuple[str, bytes] | None = None  # (version, bytes) for duplicates, describe.py
 
 
 def _prepare(path: str, info: FileInfo, embedder, on_worker: bool, analysis: bool = False):
@@ -44,13 +45,14 @@ def _prepare(path: str, info: FileInfo, embedder, on_worker: bool, analysis: boo
     except DecodeError as e:
         return e
     described = describe(path, audio) if analysis else None  # same decoded audio, never a second decode
+    printed = fingerprint(audio)
     windows = embedder.windows(audio.samples)
     inputs = embedder.audio_inputs(windows) if on_worker else windows
     # Metadata now: the samples are dropped as soon as the features exist (CPU).
     info.duration, info.sample_rate = audio.duration, audio.source_rate
     info.channels, info.format, info.subtype = audio.channels, audio.format, audio.subtype
     info.warning = audio.warning
-    return _Prepared(info, len(windows), inputs, described)
+    return _Prepared(info, len(windows), inputs, described, printed)
 
 
 @dataclass
@@ -147,6 +149,7 @@ class Committer:
         self.last = time.monotonic()
         self.in_flight: Future | None = None
         self.rows: dict[str, dict] = {}  # content hash -> descriptors, until its file is committed
+        self.prints: dict[str, tuple[str, bytes]] = {}  # content hash -> fingerprint, the same way
 
     def described(self, content_hash: str, row: dict, seconds: float) -> None:
         self.rows[content_hash] = row
@@ -183,7 +186,7 @@ class Committer:
 
     def _commit(self, batch: Batch) -> int:
         """Commit thread: the batch, its descriptors, then byte-identical copies of what it embedded."""
-        return commit_with_copies(self.library, batch, self.groups, self.rows)
+        return commit_with_copies(self.library, batch, self.groups, self.rows, self.prints)
 
 
 def embed_new(library: Library, embedder, groups: dict[str, list[FileInfo]], changed: set[str], summary,
@@ -250,6 +253,8 @@ def _run(embedder, firsts, pool, batcher: WindowBatcher, committer: Committer, c
             else:
                 if result.descriptors is not None:
                     committer.described(info.hash, *result.descriptors)
+                if result.fingerprint is not None:
+                    committer.prints[info.hash] = result.fingerprint
                 batcher.add(result)
             while batcher.queued() >= batch_size and not cancel.is_set():
                 embed(batch_size)

@@ -38,7 +38,7 @@ def load(path: str) -> np.ndarray:
     """Mono float32 at RATE, silence at the ends trimmed (so padding and trims do not count)."""
     from soundfinder.audio import decode
 
-    x = decode(path, sample_rate=RATE).samples[: int(MAX_SECONDS * RATE)]
+    x = decode(path, sample_rate=RATE, max_seconds=MAX_SECONDS).samples[: int(MAX_SECONDS * RATE)]
     return trim_silence(np.asarray(x, dtype=np.float32))
 
 
