@@ -224,11 +224,11 @@ class Collections(CatalogStore):
         """The catalog records of a collection's present sounds, one per member (the copy
         `members` shows), in the order they were added: one join, not a lookup per member."""
         cid = self._id(name, smart=False)
-        rows = self._cached(("member_records", cid), lambda: self._read(
+        rows = self._cached(("member_records", cid), lambda: [extra for _, _, _, extra in pick_present(self._read(
             f"""SELECT i.hash, i.path, f.path, f.status, i.rowid, {PREFIXED_COLUMNS} FROM collection_items i
-                JOIN files f ON f.hash=i.hash WHERE i.collection_id=? ORDER BY i.added, i.rowid""", (cid,)),
+                JOIN files f ON f.hash=i.hash WHERE i.collection_id=? ORDER BY i.added, i.rowid""", (cid,)), 5)],
             ("collections",))
-        return [_record(extra) for _, _, _, extra in pick_present(rows, 5)]  # fresh: callers attach tags
+        return [_record(row) for row in rows]  # fresh records: callers attach tags to them
 
     def of(self, path: str) -> list[str]:
         """Names of the hand-made collections holding a file's content."""

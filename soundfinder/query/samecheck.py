@@ -80,15 +80,15 @@ def _align(a: np.ndarray, b: np.ndarray) -> int:
     n = len(a) + len(b) - 1
     size = _fft_size(n)
     c = _irfft(_rfft(a, size) * np.conj(_rfft(b, size)), size)
-    lags = np.arange(-(len(b) - 1), len(a))
-    c = np.concatenate([c[size - (len(b) - 1):], c[: len(a)]]) if len(b) > 1 else c[: len(a)]
+    need = int(np.ceil(0.8 * min(len(a), len(b))))  # overlap m(L) >= need: L in [need - len(b), len(a) - need]
+    lags = np.arange(need - len(b), len(a) - need + 1)
+    c = c[lags % size]  # circular index of a (linear, zero-padded) correlation
     ca = np.concatenate([[0.0], np.cumsum(a.astype(np.float64) ** 2)])
     cb = np.concatenate([[0.0], np.cumsum(b.astype(np.float64) ** 2)])
     a0, b0 = np.maximum(lags, 0), np.maximum(-lags, 0)
     m = np.minimum(len(a) - a0, len(b) - b0)
     energy = np.sqrt((ca[a0 + m] - ca[a0]) * (cb[b0 + m] - cb[b0])) + 1e-12
-    score = np.where(m >= 0.8 * min(len(a), len(b)), c / energy, -np.inf)
-    return int(lags[int(np.argmax(score))])
+    return int(lags[int(np.argmax(c / energy))])
 
 
 def _overlap(a: np.ndarray, b: np.ndarray, lag: int) -> tuple[np.ndarray, np.ndarray]:
