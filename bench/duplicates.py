@@ -303,6 +303,16 @@ def at_100k(log, queries_only: bool = False) -> dict:
             out[f"{name}_ms"], out[f"{name}_cpu_ms"], out[f"{name}_repeat_ms"] = cold, cold_cpu, warm
             log(f"  {name:20} {cold:6.2f} ms after a change to the catalog (CPU {cold_cpu:.2f} ms), "
                 f"{warm:.2f} ms repeated (median of 20, {len(paths)} marked)")
+        # A change to what the list shows (one more member or favourite, then one less): the
+        # full query runs (the change above, a rating elsewhere, leaves these lists cached).
+        for name, fn, change in (
+                ("favourite_records", ud.favourite_records,
+                 lambda flip=itertools.cycle([True, False]): ud.set_favourite(other, next(flip))),
+                ("collection_records", lambda: cols.member_records("Bench"),
+                 lambda flip=itertools.cycle([True, False]): (cols.add if next(flip) else cols.remove)("Bench", other))):
+            cold, cold_cpu = _time(fn, before=change)
+            out[f"{name}_own_change_ms"], out[f"{name}_own_change_cpu_ms"] = cold, cold_cpu
+            log(f"  {name:20} {cold:6.2f} ms after a change to the list itself (CPU {cold_cpu:.2f} ms)")
         q = lib.vector(12345)
         d = SmartDefinition(like="/bench/example.wav", limit=50)
         evaluate(lib, None, d, vector=q)
@@ -313,7 +323,7 @@ def at_100k(log, queries_only: bool = False) -> dict:
             times.append((time.perf_counter() - t) * 1000)
         out["smart_refresh_ms"] = round(float(np.median(times)), 1)
         log(f"  smart collection refresh {out['smart_refresh_ms']} ms (median of 20)")
-        ud.set_favourite(paths, False)
+        ud.set_favourite([*paths, other], False)
         ud.set_rating(other, None)
         cols.delete("Bench")
     return out

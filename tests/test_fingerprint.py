@@ -71,7 +71,7 @@ def test_copies_keep_their_fingerprint_and_other_takes_are_ruled_out(tmp_path):
     assert not fingerprint.rules_out(ref, None)  # no fingerprint: only decoding can tell
 
 
-def _library(tmp_path, embedder):
+def _library(tmp_path, embedder, root=None):
     """A folder with one hit, its -3 dB FLAC copy and three other takes, indexed."""
     from soundfinder.indexing import index_paths
     from soundfinder.library import Library
@@ -82,7 +82,7 @@ def _library(tmp_path, embedder):
     sf.write(str(folder / "hit copy.flac"), _hit(1) * np.float32(10 ** (-3 / 20)), RATE, subtype="PCM_16")
     for seed in (2, 3, 4):
         sf.write(str(folder / f"hit {seed}.wav"), _hit(seed), RATE, subtype="PCM_24")
-    root = tmp_path / "lib"
+    root = root or tmp_path / "lib"
     with Library.open(root, embedder.space) as lib:
         index_paths(lib, embedder, [str(folder)])
     return root, folder
@@ -132,3 +132,23 @@ def test_a_library_without_fingerprints_decodes_and_still_finds_the_copy(tmp_pat
     assert [sorted(r.path for r in g.files) for g in groups] == [
         sorted([str(folder / "hit.wav"), str(folder / "hit copy.flac")])]
     assert len(set(decoded)) == 5  # every file had to be decoded
+
+
+def test_analyze_fingerprints_an_old_library(tmp_path, embedder, cli):
+    import json
+
+    from soundfinder.library import Library
+    from soundfinder.query import duplicates
+
+    root, folder = _library(tmp_path, embedder, cli.library)
+    with Library.open(root) as lib:
+        with lib.catalog.transaction():
+            lib.catalog.db.execute("DELETE FROM fingerprints")  # indexed before they existed
+    code, out, err = cli("analyze", "--json")
+    assert code == 0, err
+    assert json.loads(out)["fingerprinted"] == 5
+    assert json.loads(cli("analyze", "--json")[1])["fingerprinted"] == 0  # nothing left
+    with Library.open(root, readonly=True) as lib:
+        load, decoded = _counting_loader()
+        groups = duplicates.find_duplicates(lib, min_cosine=-1.0, loader=load)
+    assert len(groups) == 1 and sorted(decoded) == sorted([str(folder / "hit.wav"), str(folder / "hit copy.flac")])

@@ -135,7 +135,10 @@ _RESULTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # catalog -> 
 # catalog -> {group: rows this connection changed in transactions that touched only that group's
 # tables}: a list that does not read a group skips its changes (a star keeps a collection cached).
 _WRITES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-GROUPS = ("marks", "history", "collections")  # user_marks; user_history; collections + items
+# user_marks by the column a write sets (a rating never changes who is a favourite); user_history;
+# collections + collection_items
+MARKS = ("marks.favourite", "marks.rating", "marks.hidden")
+GROUPS = (*MARKS, "history", "collections")
 
 
 class CatalogStore:
@@ -214,7 +217,7 @@ class UserData(CatalogStore):
         pairs = hashes_for(self.catalog, paths)
         now = time.time()
         changed = 0
-        with self._writing("marks"):
+        with self._writing(f"marks.{column}"):  # its path and time too: read only by `marks`
             for path, h in pairs:
                 self.db.execute("INSERT OR IGNORE INTO user_marks (hash, path, updated) VALUES (?, ?, ?)",
                                 (h, encode_path(path), now))
@@ -226,19 +229,19 @@ class UserData(CatalogStore):
 
     def favourite_hashes(self) -> set[str]:
         return set(self._cached("favourite_hashes", lambda: {
-            h for (h,) in self._read("SELECT hash FROM user_marks WHERE favourite=1")}, ("marks",)))
+            h for (h,) in self._read("SELECT hash FROM user_marks WHERE favourite=1")}, ("marks.favourite",)))
 
     def hidden_hashes(self) -> set[str]:
         return set(self._cached("hidden_hashes", lambda: {
-            h for (h,) in self._read("SELECT hash FROM user_marks WHERE hidden=1")}, ("marks",)))
+            h for (h,) in self._read("SELECT hash FROM user_marks WHERE hidden=1")}, ("marks.hidden",)))
 
     def ratings(self) -> dict[str, int]:
         return dict(self._cached("ratings", lambda: dict(
-            self._read("SELECT hash, rating FROM user_marks WHERE rating IS NOT NULL")), ("marks",)))
+            self._read("SELECT hash, rating FROM user_marks WHERE rating IS NOT NULL")), ("marks.rating",)))
 
     def marks(self, where: str = "1") -> list[Mark]:
         """Marks (all, or those matching a SQL condition on user_marks), each with a present path."""
-        return list(self._cached(("marks", where), lambda: self._marks(where), ("marks",)))
+        return list(self._cached(("marks", where), lambda: self._marks(where), MARKS))
 
     def _marks(self, where: str) -> list[Mark]:
         """One LEFT JOIN on files(hash), the present path picked here: half the lookups of two
@@ -260,7 +263,7 @@ class UserData(CatalogStore):
         """Every catalog record whose content is a favourite (all copies), by path."""
         rows = self._cached("favourite_records", lambda: self._read(
             f"""SELECT {PREFIXED_COLUMNS} FROM user_marks m JOIN files f ON f.hash=m.hash
-                WHERE m.favourite=1 ORDER BY f.path"""), ("marks",))
+                WHERE m.favourite=1 ORDER BY f.path"""), ("marks.favourite",))
         return [_record(r) for r in rows]  # fresh records: callers attach tags to them
 
     # -- history -------------------------------------------------------------------------
