@@ -28,8 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from soundfinder.library import FileRecord
 from soundfinder.analysis import fingerprint
+from soundfinder.library import FileRecord
 from soundfinder.query import samecheck
 
 NEIGHBOURS = 8
