@@ -9,8 +9,10 @@
    groups against the construction is printed (targets: precision >= 0.95, recall >= 0.9).
 2. At 100k: `find_duplicates` end to end on bench/dupsynth.py's ~110k-file library (clustered
    vectors, 1000 multi-sampled instruments, 2500 constructed copies, real-sample durations;
-   every candidate decoded from a real sample of its length and compared: target <= 60 s),
-   with the candidate stage's time and how many constructed copies it holds; then, on
+   every file fingerprinted as indexing would from the real sample it stands for; every
+   candidate the fingerprints do not rule out decoded from that sample and compared: target
+   <= 60 s), with the candidate stage's time, how many constructed copies it holds and how
+   many pairs the fingerprints leave; then, on
    bench/query.py's 100k library, favourites/collection queries with 1000 starred and a
    1000-sound collection, after a change to the catalog and repeated (target <= 5 ms), and a
    smart collection refresh (target <= 100 ms).
@@ -219,8 +221,8 @@ def real_set(args, log) -> dict:
 
 
 def duplicates_at_100k(log) -> dict:
-    """`find_duplicates` end to end on bench/dupsynth.py's library, every candidate decoded
-    (a real sample of the same length) and compared."""
+    """`find_duplicates` end to end on bench/dupsynth.py's library, every candidate the
+    fingerprints leave decoded (the real sample its file stands for) and compared."""
     from bench import dupsynth
     from soundfinder.library import Library
     from soundfinder.query import duplicates
