@@ -33,7 +33,7 @@ def describe(path: str, audio: Decoded) -> tuple[dict, float]:
 
 def fingerprint(audio: Decoded) -> tuple[str, bytes] | None:
     """(version, signal fingerprint) of the decoded mono audio, for `duplicates` (analysis/
-    fingerprint.py; ~0.2 ms a file); None when it fails (the file is indexed anyway)."""
+    fingerprint.py; ~0.4 ms a file); None when it fails (the file is indexed anyway)."""
     from soundfinder.analysis import fingerprint as fp
 
     try:
