@@ -233,8 +233,12 @@ class Collections(CatalogStore):
         items = self._read("SELECT hash, path FROM collection_items WHERE collection_id=? ORDER BY added, rowid",
                            (cid,))
         files = self._file_rows(h for h, _ in items)
-        rows = [(h, last, *f) for h, last in items for f in files.get(h, ())]
-        return [extra for _, _, _, extra in pick_present(rows, 4)]
+        out = []
+        for h, last in items:  # hashes are unique per collection: pick each one's copy alone
+            fs = files.get(h)
+            if fs:  # one file (the usual case) is the copy shown; else `members`' rule picks one
+                out.append(fs[0][2:] if len(fs) == 1 else pick_present([(h, last, *f) for f in fs], 4)[0][3])
+        return out
 
     def _file_rows(self, hashes) -> dict[str, list[tuple]]:
         """{hash: [(path, status, *FILE_COLUMNS)]} of the files holding each content, kept
