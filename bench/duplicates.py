@@ -9,8 +9,10 @@
    groups against the construction is printed (targets: precision >= 0.95, recall >= 0.9).
 2. At 100k: `find_duplicates` end to end on bench/dupsynth.py's ~110k-file library (clustered
    vectors, 1000 multi-sampled instruments, 2500 constructed copies, real-sample durations;
-   every candidate decoded from a real sample of its length and compared: target <= 60 s),
-   with the candidate stage's time and how many constructed copies it holds; then, on
+   every file fingerprinted as indexing would from the real sample it stands for; every
+   candidate the fingerprints do not rule out decoded from that sample and compared: target
+   <= 60 s), with the candidate stage's time, how many constructed copies it holds and how
+   many pairs the fingerprints leave; then, on
    bench/query.py's 100k library, favourites/collection queries with 1000 starred and a
    1000-sound collection, after a change to the catalog and repeated (target <= 5 ms), and a
    smart collection refresh (target <= 100 ms).
@@ -219,13 +221,14 @@ def real_set(args, log) -> dict:
 
 
 def duplicates_at_100k(log) -> dict:
-    """`find_duplicates` end to end on bench/dupsynth.py's library, every candidate decoded
-    (a real sample of the same length) and compared."""
+    """`find_duplicates` end to end on bench/dupsynth.py's library, every candidate the
+    fingerprints leave decoded (the real sample its file stands for) and compared."""
     from bench import dupsynth
     from soundfinder.library import Library
     from soundfinder.query import duplicates
 
     root, injected = dupsynth.build(log=log)
+    dupsynth.add_fingerprints(root, injected, log=log)
     out = {}
     with Library.open(root, readonly=True) as lib:
         stats: dict = {}
@@ -239,6 +242,15 @@ def duplicates_at_100k(log) -> dict:
         found = {(int(a), int(b)) for a, b, _ in pairs.tolist()}
         hit = sum(1 for a, b in injected if (min(a, b), max(a, b)) in found)
         out["candidate_recall_100k"] = round(hit / len(injected), 3)
+        t = time.process_time()
+        left = duplicates.fingerprinted(lib, pairs, reps)
+        out["fingerprint_cpu_s"] = round(time.process_time() - t, 2)
+        kept = {(int(a), int(b)) for a, b, _ in left.tolist()}
+        out["after_fingerprints_100k"] = len(left)
+        out["fingerprint_recall_100k"] = round(
+            sum(1 for a, b in injected if (min(a, b), max(a, b)) in kept) / len(injected), 3)
+        log(f"  fingerprints leave {len(left)} of {len(pairs)} candidate pairs to decode "
+            f"({out['fingerprint_cpu_s']} s CPU), holding {out['fingerprint_recall_100k']:.3f} of the constructed copies")
         t, c = time.perf_counter(), time.process_time()
         groups = duplicates.find_duplicates(lib, loader=loader)
         out["duplicates_100k_s"] = round(time.perf_counter() - t, 1)
@@ -293,6 +305,16 @@ def at_100k(log, queries_only: bool = False) -> dict:
             out[f"{name}_ms"], out[f"{name}_cpu_ms"], out[f"{name}_repeat_ms"] = cold, cold_cpu, warm
             log(f"  {name:20} {cold:6.2f} ms after a change to the catalog (CPU {cold_cpu:.2f} ms), "
                 f"{warm:.2f} ms repeated (median of 20, {len(paths)} marked)")
+        # A change to what the list shows (one more member or favourite, then one less): the
+        # full query runs (the change above, a rating elsewhere, leaves these lists cached).
+        for name, fn, change in (
+                ("favourite_records", ud.favourite_records,
+                 lambda flip=itertools.cycle([True, False]): ud.set_favourite(other, next(flip))),
+                ("collection_records", lambda: cols.member_records("Bench"),
+                 lambda flip=itertools.cycle([True, False]): (cols.add if next(flip) else cols.remove)("Bench", other))):
+            cold, cold_cpu = _time(fn, before=change)
+            out[f"{name}_own_change_ms"], out[f"{name}_own_change_cpu_ms"] = cold, cold_cpu
+            log(f"  {name:20} {cold:6.2f} ms after a change to the list itself (CPU {cold_cpu:.2f} ms)")
         q = lib.vector(12345)
         d = SmartDefinition(like="/bench/example.wav", limit=50)
         evaluate(lib, None, d, vector=q)
@@ -303,7 +325,7 @@ def at_100k(log, queries_only: bool = False) -> dict:
             times.append((time.perf_counter() - t) * 1000)
         out["smart_refresh_ms"] = round(float(np.median(times)), 1)
         log(f"  smart collection refresh {out['smart_refresh_ms']} ms (median of 20)")
-        ud.set_favourite(paths, False)
+        ud.set_favourite([*paths, other], False)
         ud.set_rating(other, None)
         cols.delete("Bench")
     return out

@@ -155,15 +155,13 @@ def build(log=print) -> tuple[Path, list[tuple[int, int]]]:
     return root, pairs
 
 
-def real_loader(lib, pairs: list[tuple[int, int]], stats: dict):
-    """A loader for `find_duplicates` that decodes a real sample for each synthetic path, as
-    hard as the library is meant to be: an instrument's layers are the layers of one real
-    multi-sampled drum (Hydrogen kits), a copy is its original's sample at -3 dB, any other
-    file the real sample of the nearest length. Counts decodes and their time in `stats`."""
+def _sources(lib, pairs: list[tuple[int, int]]):
+    """path -> (the real sample it holds, gain): an instrument's layers are the layers of one
+    real multi-sampled drum (Hydrogen kits), a copy is its original's sample at -3 dB, any
+    other file the real sample of the nearest length."""
     import re
 
     from bench.duplicates import layered_samples
-    from soundfinder.query import samecheck
 
     samples = real_samples()
     lengths = np.array([d for d, _ in samples])
@@ -171,8 +169,6 @@ def real_loader(lib, pairs: list[tuple[int, int]], stats: dict):
     records = {r.path: r for r in lib.files()}
     by_vector = {r.vector_id: r.path for r in records.values()}
     original = {by_vector[c]: by_vector[o] for o, c in pairs}
-    stats.update(decodes=0, decode_s=0.0)
-    lock = threading.Lock()
 
     def source(path: str) -> tuple[str, float]:
         if path in original:
@@ -183,6 +179,18 @@ def real_loader(lib, pairs: list[tuple[int, int]], stats: dict):
             return str(kit[int(layer.group(2)) % len(kit)]), 1.0
         i = min(int(np.searchsorted(lengths, records[path].duration or 0.0)), len(samples) - 1)
         return samples[i][1], 1.0
+
+    return source, records
+
+
+def real_loader(lib, pairs: list[tuple[int, int]], stats: dict):
+    """A loader for `find_duplicates` that decodes a real sample for each synthetic path
+    (`_sources`), as hard as the library is meant to be. Counts decodes and their time in `stats`."""
+    from soundfinder.query import samecheck
+
+    source, _ = _sources(lib, pairs)
+    stats.update(decodes=0, decode_s=0.0)
+    lock = threading.Lock()
 
     def load(path: str) -> np.ndarray:
         real, gain = source(path)
@@ -195,3 +203,37 @@ def real_loader(lib, pairs: list[tuple[int, int]], stats: dict):
                 stats["decode_s"] += time.perf_counter() - t
 
     return load
+
+
+def add_fingerprints(root: Path, pairs: list[tuple[int, int]], log=print) -> None:
+    """Give every file the fingerprint real indexing would store for it: the audio its path
+    stands for (`_sources`: the same real sample and gain the loader decodes), decoded as the
+    pipeline decodes (48 kHz mono, CLAP's rate), through the pipeline's own function
+    (`indexing.describe.fingerprint`). Done once per cached library (marker key)."""
+    import dataclasses
+
+    from soundfinder.analysis import fingerprint as fp
+    from soundfinder.audio import decode
+    from soundfinder.indexing.describe import fingerprint
+    from soundfinder.library import Library
+
+    marker = root / "bench-dups.json"
+    meta = json.loads(marker.read_text())
+    if meta.get("fingerprints") == fp.VERSION:
+        return
+    t0 = time.perf_counter()
+    with Library.open(root) as lib:
+        source, records = _sources(lib, pairs)
+        made: dict[tuple[str, float], tuple[str, bytes] | None] = {}
+        rows = []
+        for rec in records.values():
+            key = source(rec.path)
+            if key not in made:
+                audio = decode(key[0], sample_rate=48000)
+                made[key] = fingerprint(dataclasses.replace(audio, samples=audio.samples * np.float32(key[1])))
+            if made[key] is not None and rec.hash:
+                rows.append((rec.hash, *made[key]))
+        lib.fingerprints.put_many(rows)
+    meta["fingerprints"] = fp.VERSION
+    marker.write_text(json.dumps(meta))
+    log(f"  fingerprinted {len(rows)} files ({len(made)} distinct sounds decoded) in {time.perf_counter() - t0:.0f} s")

@@ -154,4 +154,6 @@ def test_when_reads_today_yesterday_or_the_date():
     now = time.mktime((2026, 11, 30, 15, 0, 0, 0, 0, -1))
     assert format_when(now - 3600, now) == "14:00"
     assert format_when(now - 86400, now) == "yesterday 15:00"
-    assert format_when(now - 3 * 86400, now) == "2026-11-27 15:00"
+    assert format_when(now - 3 * 86400, now) == "Fri 15:00"  # within the week: the day
+    assert format_when(now - 40 * 86400, now) == "21 Oct"  # this year: the date, short enough for the column
+    assert format_when(now - 400 * 86400, now) == "2025-10-26"

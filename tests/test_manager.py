@@ -241,6 +241,44 @@ def test_lists_are_reused_until_the_catalog_changes_here_or_elsewhere(cli, index
         assert [m.path for m in lib.collections.members("Kit")] == [kick]
 
 
+def test_a_write_to_other_tables_keeps_a_list_and_one_to_its_own_drops_it(cli, indexed):
+    """Rating a sound does not re-read the open collection or the favourites (10 ms at 100k);
+    adding a member, starring, or any other write does (another connection's: the test above)."""
+    from soundfinder.library import Library
+
+    kick, snare = str(indexed / "Kicks" / "kick.wav"), str(indexed / "Snares" / "snare.wav")
+    hat = str(indexed / "Hats" / "hat.flac")
+    with Library.open(cli.library) as lib:
+        ud, cols = lib.userdata, lib.collections
+        cols.create("Kit")
+        cols.add("Kit", [kick])
+        ud.set_favourite(snare)
+        statements = []
+        lib.catalog.db.set_trace_callback(statements.append)
+
+        def reads(fn):
+            del statements[:]
+            result = [r.path for r in fn()]
+            return result, any("JOIN files" in s or "FROM files" in s for s in statements)
+
+        assert reads(lambda: cols.member_records("Kit")) == ([kick], True)
+        assert reads(ud.favourite_records) == ([snare], True)
+        ud.set_rating(hat, 4)
+        ud.record("auditioned", hat)
+        assert reads(lambda: cols.member_records("Kit")) == ([kick], False)  # kept
+        assert reads(ud.favourite_records) == ([snare], False)
+        assert ud.ratings() == {lib.get(hat).hash: 4}
+        cols.add("Kit", [hat])
+        ud.set_favourite(kick)
+        assert reads(lambda: cols.member_records("Kit")) == ([kick, hat], True)
+        seen, kick_hash, hat_hash = list(statements), lib.get(kick).hash, lib.get(hat).hash
+        file_reads = [s for s in seen if " files" in s]
+        assert file_reads and all(hat_hash in s and kick_hash not in s for s in file_reads)  # the new member's only
+        assert reads(ud.favourite_records) == (sorted([kick, snare]), True)
+        lib.set_user_tags(hat, ["metal"])  # any other write (tags, an indexer's commit): all dropped
+        assert reads(lambda: cols.member_records("Kit")) == ([kick, hat], True)
+
+
 def test_collection_records_in_one_query_follow_a_move(cli, indexed):
     """The collection view's records: one join, in the order added, the moved file's new path."""
     from soundfinder.library import Library

@@ -88,6 +88,29 @@ def with_descriptors(d: dict, desc) -> dict:
     return d
 
 
+def _fill_fingerprints(lib) -> int:
+    """Signal fingerprints (for `duplicates`) of content indexed before they existed: without
+    one, `duplicates` decodes the file on every run. Returns how many were made."""
+    from soundfinder.analysis import fingerprint as fp
+    from soundfinder.audio import DecodeError, decode
+    from soundfinder.indexing.describe import fingerprint
+
+    rows, made = [], 0
+    for content_hash, path in lib.fingerprints.missing(fp.VERSION):
+        try:
+            row = fingerprint(decode(path, sample_rate=22050, max_seconds=fp.SCAN_SECONDS))
+        except DecodeError:
+            continue  # offline or broken now: `duplicates` will not decode it either
+        if row is not None:
+            rows.append((content_hash, *row))
+            made += 1
+        if len(rows) >= 256:  # committed as we go: an interrupted run keeps them
+            lib.fingerprints.put_many(rows)
+            rows = []
+    lib.fingerprints.put_many(rows)
+    return made
+
+
 def cmd_analyze(args) -> int:
     """Fill missing or outdated descriptors of an existing library, resumably (no re-embedding)."""
     import time
@@ -96,10 +119,11 @@ def cmd_analyze(args) -> int:
     from soundfinder.indexing.describe import describe_file
 
     with open_library(args) as lib:
+        printed = _fill_fingerprints(lib)
         todo = lib.descriptors.missing(ANALYZER_VERSION)
         if not todo:
             if args.json:
-                print_json({"analyzed": 0, "left": 0, "version": ANALYZER_VERSION})
+                print_json({"analyzed": 0, "left": 0, "version": ANALYZER_VERSION, "fingerprinted": printed})
             else:
                 print(f"every file is analysed (analyzer {ANALYZER_VERSION})")
             return 0
@@ -122,7 +146,8 @@ def cmd_analyze(args) -> int:
             return 130
         lib.descriptors.put_many(rows)
     if args.json:
-        print_json({"analyzed": done, "failed": failed, "left": 0, "version": ANALYZER_VERSION})
+        print_json({"analyzed": done, "failed": failed, "left": 0, "version": ANALYZER_VERSION,
+                    "fingerprinted": printed})
     else:
         print(f"analysed {done} file(s){f', {failed} without audio' if failed else ''} "
               f"(analyzer {ANALYZER_VERSION})")
@@ -130,7 +155,7 @@ def cmd_analyze(args) -> int:
 
 
 def register(sub) -> None:
-    s = sub.add_parser("analyze", help="fill tempo, key, pitch, loop/one-shot and loudness of indexed "
-                                       "files (resumable; nothing is re-embedded)")
+    s = sub.add_parser("analyze", help="fill tempo, key, pitch, loop/one-shot, loudness and the duplicates "
+                                       "fingerprint of indexed files (resumable; nothing is re-embedded)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_analyze)

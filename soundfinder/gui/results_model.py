@@ -63,17 +63,27 @@ def format_rating(rating: int | None) -> str:
     return "★" * rating + "☆" * (5 - rating) if rating else ""
 
 
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")  # not strftime's: the locale's may be long
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
 def format_when(at: float, now: float | None = None) -> str:
-    """When a sound was auditioned or dragged: the time today, 'yesterday 14:03', else the date."""
+    """When a sound was auditioned or dragged, as short as the When column: the time today,
+    'yesterday 14:03', 'Fri 14:03' within the week, '27 Oct' this year, else the date.
+    (A full date and time did not fit the column: the screenshot showed '2026-1… 04:47'.)"""
     import time
 
     t, today = time.localtime(at), time.localtime(now)
-    days = (time.mktime(today[:3] + (0, 0, 0, 0, 0, -1)) - time.mktime(t[:3] + (0, 0, 0, 0, 0, -1))) / 86400
-    if round(days) <= 0:
+    days = round((time.mktime(today[:3] + (0, 0, 0, 0, 0, -1)) - time.mktime(t[:3] + (0, 0, 0, 0, 0, -1))) / 86400)
+    if days <= 0:
         return time.strftime("%H:%M", t)
-    if round(days) == 1:
+    if days == 1:
         return time.strftime("yesterday %H:%M", t)
-    return time.strftime("%Y-%m-%d %H:%M", t)
+    if days < 7:
+        return f"{_DAYS[t.tm_wday]} {time.strftime('%H:%M', t)}"
+    if t.tm_year == today.tm_year:
+        return f"{t.tm_mday} {_MONTHS[t.tm_mon - 1]}"
+    return time.strftime("%Y-%m-%d", t)
 
 
 def descriptor_text(desc, col: int) -> str:

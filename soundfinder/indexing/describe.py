@@ -32,6 +32,17 @@ def describe(path: str, audio: Decoded) -> tuple[dict, float]:
     return row, time.thread_time() - t0
 
 
+def fingerprint(audio: Decoded) -> tuple[str, bytes] | None:
+    """(version, signal fingerprint) of the decoded mono audio, for `duplicates` (analysis/
+    fingerprint.py; ~0.4 ms a file); None when it fails (the file is indexed anyway)."""
+    from soundfinder.analysis import fingerprint as fp
+
+    try:
+        return fp.VERSION, fp.compute(audio.samples, audio.sample_rate)
+    except Exception:  # noqa: BLE001 - without a fingerprint `duplicates` decodes the file instead
+        return None
+
+
 def describe_file(path: str) -> dict:
     """Decode and analyse one file (for `soundfinder analyze` on an existing library)."""
     from soundfinder.analysis import ANALYZER_VERSION

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from soundfinder.audio import DecodeError, decode
-from soundfinder.indexing.describe import describe
+from soundfinder.indexing.describe import describe, fingerprint
 from soundfinder.indexing.plan import commit_with_copies, record_decode_failure
 from soundfinder.library import Batch, FileInfo, Library
 
@@ -39,6 +39,7 @@ class _Prepared:
     count: int  # windows
     inputs: object  # torch tensor (count, 1, frames, mels), or the raw windows (accelerators)
     audio: object = None  # the Decoded, kept (with its channels) only for the musical analysis
+    fingerprint: tuple[str, bytes] | None = None  # (version, bytes) for duplicates, describe.py
 
 
 def _prepare(path: str, info: FileInfo, embedder, on_worker: bool, analysis: bool = False):
@@ -48,13 +49,14 @@ def _prepare(path: str, info: FileInfo, embedder, on_worker: bool, analysis: boo
         audio = decode(path, sample_rate=embedder.sample_rate, keep_channels=analysis)
     except DecodeError as e:
         return e
+    printed = fingerprint(audio)  # ~0.4 ms, for `duplicates`
     windows = embedder.windows(audio.samples)
     inputs = embedder.audio_inputs(windows) if on_worker else windows
     # Metadata now: the samples are dropped as soon as the features exist (CPU).
     info.duration, info.sample_rate = audio.duration, audio.source_rate
     info.channels, info.format, info.subtype = audio.channels, audio.format, audio.subtype
     info.warning = audio.warning
-    return _Prepared(info, len(windows), inputs, audio if analysis else None)
+    return _Prepared(info, len(windows), inputs, audio if analysis else None, printed)
 
 
 @dataclass
@@ -155,6 +157,7 @@ class Committer:
         self.rows: dict[str, Future] = {}
         self.audio_bytes: dict[str, int] = {}  # content hash -> decoded bytes its analysis holds
         self.embedded_hashes: set[str] = set()
+        self.prints: dict[str, tuple[str, bytes]] = {}  # content hash -> fingerprint, until committed
 
     def describing(self, content_hash: str, analysis: Future, nbytes: int) -> None:
         self.rows[content_hash] = analysis
@@ -220,7 +223,7 @@ class Committer:
     def _commit(self, batch: Batch, rows: dict[str, dict]) -> int:
         """Commit thread: the batch, the finished descriptors, then the byte-identical copies of
         what the batch embedded."""
-        copies = commit_with_copies(self.library, batch, self.groups, rows) if len(batch) else 0
+        copies = commit_with_copies(self.library, batch, self.groups, rows, self.prints) if len(batch) else 0
         self.library.descriptors.put_many(rows.items())  # files of earlier batches (the rest were taken)
         return copies
 
@@ -319,6 +322,8 @@ def _run(embedder, firsts, pool, batcher: WindowBatcher, committer: Committer, c
                     committer.make_room(nbytes)
                     committer.describing(info.hash, analyst.submit(describe, info.path, result.audio), nbytes)
                     result.audio = None
+                if result.fingerprint is not None:
+                    committer.prints[info.hash] = result.fingerprint
                 batcher.add(result)
             while batcher.queued() >= batch_size and not cancel.is_set():
                 embed(batch_size)

@@ -275,7 +275,8 @@ def _hash(info: FileInfo, scan: ScanResult) -> str | None:
 
 
 def commit_with_copies(library: Library, batch: Batch, groups: dict[str, list[FileInfo]],
-                       descriptors: dict[str, dict] | None = None) -> int:
+                       descriptors: dict[str, dict] | None = None,
+                       fingerprints: dict[str, tuple[str, bytes]] | None = None) -> int:
     """Commit an embedded batch, its musical descriptors, then the byte-identical copies of what
     it embedded (they reuse its vectors and its repair warning). Returns how many copies were
     committed. `descriptors` (content hash -> row) loses the rows it writes.
@@ -286,6 +287,9 @@ def commit_with_copies(library: Library, batch: Batch, groups: dict[str, list[Fi
     if descriptors:
         library.descriptors.put_many((i.hash, descriptors.pop(i.hash)) for i, _ in batch.embedded
                                      if i.hash in descriptors)
+    if fingerprints:  # the same way: content hash -> (version, bytes), for duplicates
+        library.fingerprints.put_many((i.hash, *fingerprints.pop(i.hash)) for i, _ in batch.embedded
+                                      if i.hash in fingerprints)
     dupes = Batch()
     for info, _ in batch.embedded:
         rest = groups[info.hash][1:]

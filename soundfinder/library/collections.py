@@ -134,7 +134,7 @@ class Collections(CatalogStore):
         name = check_name(name)
         definition = json.dumps(smart.validate().to_json()) if smart is not None else None
         now = time.time()
-        with self.catalog.transaction():
+        with self._writing("collections"):
             if self.db.execute("SELECT 1 FROM collections WHERE name=?", (name,)).fetchone():
                 raise UserDataError(f"a collection named {name!r} already exists")
             self.db.execute("INSERT INTO collections (name, smart, created, updated) VALUES (?, ?, ?, ?)",
@@ -144,7 +144,7 @@ class Collections(CatalogStore):
     def rename(self, old: str, new: str) -> str:
         cid = self._id(old)
         new = check_name(new)
-        with self.catalog.transaction():
+        with self._writing("collections"):
             other = self.db.execute("SELECT id FROM collections WHERE name=?", (new,)).fetchone()
             if other and other[0] != cid:
                 raise UserDataError(f"a collection named {new!r} already exists")
@@ -154,7 +154,7 @@ class Collections(CatalogStore):
     def delete(self, name: str) -> None:
         """Delete a collection (its sounds stay in the library and on disk)."""
         cid = self._id(name)
-        with self.catalog.transaction():
+        with self._writing("collections"):
             self.db.execute("DELETE FROM collection_items WHERE collection_id=?", (cid,))
             self.db.execute("DELETE FROM collections WHERE id=?", (cid,))
 
@@ -179,7 +179,7 @@ class Collections(CatalogStore):
         pairs = hashes_for(self.catalog, paths)
         now = time.time()
         added = 0
-        with self.catalog.transaction():
+        with self._writing("collections"):
             for path, h in pairs:
                 added += self.db.execute(
                     "INSERT OR IGNORE INTO collection_items (collection_id, hash, path, added) VALUES (?,?,?,?)",
@@ -193,7 +193,7 @@ class Collections(CatalogStore):
         if isinstance(paths, str):
             paths = [paths]
         removed = 0
-        with self.catalog.transaction():
+        with self._writing("collections"):
             for path in paths:
                 rec = self.catalog.get(path)
                 if rec is not None and rec.hash:
@@ -211,7 +211,7 @@ class Collections(CatalogStore):
         """A hand-made collection's sounds in the order they were added; a sound whose file is
         gone is listed by its last path with present=False."""
         cid = self._id(name, smart=False)
-        return list(self._cached(("members", cid), lambda: self._members(cid)))
+        return list(self._cached(("members", cid), lambda: self._members(cid), ("collections",)))
 
     def _members(self, cid: int) -> list[Member]:
         rows = self._read(
@@ -222,12 +222,37 @@ class Collections(CatalogStore):
 
     def member_records(self, name: str) -> list[FileRecord]:
         """The catalog records of a collection's present sounds, one per member (the copy
-        `members` shows), in the order they were added: one join, not a lookup per member."""
+        `members` shows), in the order they were added. The members come from collection_items
+        alone; their files' rows are kept by hash until the files change (`_file_rows`), so
+        adding a sound to a collection of 1000 reads one file, not 1000 (10 ms at 100k)."""
         cid = self._id(name, smart=False)
-        rows = self._cached(("member_records", cid), lambda: self._read(
-            f"""SELECT i.hash, i.path, f.path, f.status, i.rowid, {PREFIXED_COLUMNS} FROM collection_items i
-                JOIN files f ON f.hash=i.hash WHERE i.collection_id=? ORDER BY i.added, i.rowid""", (cid,)))
-        return [_record(extra) for _, _, _, extra in pick_present(rows, 5)]  # fresh: callers attach tags
+        rows = self._cached(("member_records", cid), lambda: self._member_rows(cid), ("collections",))
+        return [_record(row) for row in rows]  # fresh records: callers attach tags to them
+
+    def _member_rows(self, cid: int) -> list[tuple]:
+        items = self._read("SELECT hash, path FROM collection_items WHERE collection_id=? ORDER BY added, rowid",
+                           (cid,))
+        files = self._file_rows(h for h, _ in items)
+        out = []
+        for h, last in items:  # hashes are unique per collection: pick each one's copy alone
+            fs = files.get(h)
+            if fs:  # one file (the usual case) is the copy shown; else `members`' rule picks one
+                out.append(fs[0][2:] if len(fs) == 1 else pick_present([(h, last, *f) for f in fs], 4)[0][3])
+        return out
+
+    def _file_rows(self, hashes) -> dict[str, list[tuple]]:
+        """{hash: [(path, status, *FILE_COLUMNS)]} of the files holding each content, kept
+        until a write this store does not attribute to a group of its own (the files changed)."""
+        known = self._cached("file_rows", dict, ())
+        todo = sorted({h for h in hashes if h not in known})
+        for s in range(0, len(todo), 900):
+            chunk = todo[s:s + 900]
+            for h in chunk:
+                known[h] = []
+            for row in self._read(f"SELECT f.hash, f.path, f.status, {PREFIXED_COLUMNS} FROM files f "
+                                  f"WHERE f.hash IN ({','.join('?' * len(chunk))})", chunk):
+                known[row[0]].append(row[1:])
+        return known
 
     def of(self, path: str) -> list[str]:
         """Names of the hand-made collections holding a file's content."""

@@ -341,6 +341,16 @@ class Library:
             self._descriptors = DescriptorStore(self.catalog)
         return self._descriptors
 
+    @property
+    @locked_store
+    def fingerprints(self):
+        """Signal fingerprints per content hash, for `duplicates` (rules in fingerprints.py)."""
+        from soundfinder.library.fingerprints import FingerprintStore
+
+        if getattr(self, "_fingerprints", None) is None or self._fingerprints.catalog is not self.catalog:
+            self._fingerprints = FingerprintStore(self.catalog)
+        return self._fingerprints
+
     # -- user data (favourites, ratings, hidden, history; collections): keyed by content hash
 
     @property

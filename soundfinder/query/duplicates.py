@@ -6,12 +6,15 @@ Two kinds of group:
                 1. candidates (`candidate_pairs`, array work only): each vector's nearest
                    neighbours (one batched knn over the library, `Library.neighbours`) at
                    cosine >= MIN_COSINE whose catalog durations copies could have (`slack_s`);
-                2. confirmation (`dupconfirm`): both files decoded and compared at signal
+                2. fingerprints (`fingerprinted`, no decoding): the signal fingerprints stored at
+                   indexing (analysis/fingerprint.py) rule out most pairs of one instrument's
+                   takes; a pair without fingerprints (an older library) stays a candidate;
+                3. confirmation (`dupconfirm`): both files decoded and compared at signal
                    level (`samecheck.compare`: aligned waveform, per-band correlation, one
                    gain), per connected component of the candidate graph, on threads.
                 The embedding alone would group velocity layers and round-robins of one drum;
-                the signal check does not. Stage 1 decides the cost: at 100k files the knn is
-                ~all of it and only the candidates' files are decoded (bench/duplicates.py).
+                the signal checks do not. At 100k files the knn and the decoding of what the
+                fingerprints leave are the cost (bench/duplicates.py).
 
 The copy to keep: lossless before lossy, then the higher sample rate, then the higher bit
 depth, then the shorter path (usually the original folder).
@@ -25,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from soundfinder.analysis import fingerprint
 from soundfinder.library import FileRecord
 from soundfinder.query import samecheck
 
@@ -145,6 +149,8 @@ def find_duplicates(library, k: int = NEIGHBOURS, min_cosine: float = MIN_COSINE
     by_vector = _live_records(library)
     reps = representatives(by_vector)
     pairs = candidate_pairs(library, k, min_cosine, reps)
+    if confirm:
+        pairs = fingerprinted(library, pairs, reps)
     sets = _Sets()
     if not confirm:
         for a, b, _ in pairs.tolist():
@@ -155,6 +161,19 @@ def find_duplicates(library, k: int = NEIGHBOURS, min_cosine: float = MIN_COSINE
         for a, b in confirm_pairs(pairs, {v: r.path for v, r in reps.items()}, loader, workers, progress, cancel):
             sets.union(a, b)
     return _groups(by_vector, sets)
+
+
+def fingerprinted(library, pairs: np.ndarray, reps: dict[int, FileRecord]) -> np.ndarray:
+    """The candidate pairs (rows a, b, cosine) that the stored fingerprints do not rule out,
+    in the order given. A file without a fingerprint (indexed before they existed, or by the
+    cluster driver) cannot be ruled out: its pairs are decoded and compared."""
+    if len(pairs) == 0:
+        return pairs
+    ids = np.unique(pairs[:, :2].astype(np.int64)).tolist()
+    prints = library.fingerprints.get_many((reps[v].hash for v in ids), fingerprint.VERSION)
+    by_vector = {v: prints.get(reps[v].hash) for v in ids}
+    keep = [not fingerprint.rules_out(by_vector[int(a)], by_vector[int(b)]) for a, b, _ in pairs.tolist()]
+    return pairs[np.asarray(keep, dtype=bool)]
 
 
 def _groups(by_vector: dict[int, list[FileRecord]], sets: _Sets) -> list[DuplicateGroup]:
