@@ -71,6 +71,23 @@ def test_export_keep_folders_and_convert(sources, tmp_path):
     assert abs(np.max(np.abs(x)) - 10 ** (-1 / 20)) < 2e-3
 
 
+def test_lufs_export_lands_where_the_loudness_column_says(tmp_path):
+    """A short, quiet sound exported at -20 LUFS reads -20 LUFS on the library's own meter (the
+    LUFS column's): the export measures it the same way, not padded with silence (which read a
+    0.2 s sound 3 dB quieter than it is and over-boosted it)."""
+    from soundfinder.analysis.loudness import integrated_lufs
+    from soundfinder.export import ConvertOptions, ExportOptions, export_files
+
+    rate = 44100
+    t = np.arange(int(0.2 * rate)) / rate
+    src = tmp_path / "blip.wav"
+    sf.write(str(src), (0.05 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), rate)
+    result = export_files([str(src)], str(tmp_path / "out"),
+                          ExportOptions(convert=ConvertOptions(normalize="-20LUFS")))
+    x, r = sf.read(result.items[0].destination, dtype="float32")
+    assert abs(integrated_lufs(x, r) - (-20.0)) < 0.1
+
+
 def test_cancel_leaves_no_partial_file(sources, tmp_path):
     from soundfinder.export import ExportOptions, export_files
 

@@ -22,11 +22,11 @@ PEAK_CANDIDATES = 64  # loudest 64-frame blocks that are oversampled
 PEAK_RADIUS = 24  # frames each side of a block: beyond the interpolation filter's reach (10)
 
 
-def _channels(audio: np.ndarray, rate: int) -> np.ndarray:
+def _channels(audio: np.ndarray, rate: int, max_seconds: float | None = MAX_SECONDS) -> np.ndarray:
     x = audio if audio.ndim == 2 else audio[:, None]
     if x.shape[1] == 6:  # 5.1: BS.1770 leaves the LFE channel out
         x = np.delete(x, 3, axis=1)
-    return x[: int(MAX_SECONDS * rate), :5]
+    return x[: None if max_seconds is None else int(max_seconds * rate), :5]
 
 
 @lru_cache(maxsize=8)
@@ -41,9 +41,11 @@ def _k_weighting(rate: int) -> np.ndarray:
                            np.asarray(f.a, float) / f.a[0]] for f in stages])
 
 
-def integrated_lufs(audio: np.ndarray, rate: int) -> float | None:
+def integrated_lufs(audio: np.ndarray, rate: int, max_seconds: float | None = MAX_SECONDS) -> float | None:
     """LUFS, or None for silence. A file shorter than one gating block is tiled to one block:
     its loudness then is that of the sound itself, not of the sound plus invented silence.
+    `max_seconds` None measures the whole file (export normalisation; the column reads the
+    first minute).
 
     The arithmetic of pyloudnorm's `integrated_loudness` (same filters, same block bounds,
     same gates; a test holds the two within 0.01 LU), vectorised: one float32 filter call for
@@ -53,7 +55,7 @@ def integrated_lufs(audio: np.ndarray, rate: int) -> float | None:
     """
     from scipy.signal import sosfilt
 
-    x = np.array(_channels(audio, rate).T, dtype=np.float32, order="C")  # (channels, n), a copy
+    x = np.array(_channels(audio, rate, max_seconds).T, dtype=np.float32, order="C")  # (channels, n), a copy
     if x.shape[1] == 0 or not np.any(x):
         return None
     block = int(math.ceil(BLOCK * rate)) + 1

@@ -1,9 +1,9 @@
 """Conversion of one sound for export: WAV 16/24-bit, 44.1/48 kHz, peak or LUFS normalisation.
 
 The whole file is decoded with its channels (a stereo loop stays stereo), resampled with soxr
-(the same resampler as indexing), scaled, and written as PCM WAV. Loudness uses ITU-R BS.1770
-through pyloudnorm (pure Python); sounds shorter than its 400 ms block are measured padded with
-silence, which the gate ignores. A gain that would clip is reduced so the peak stays at
+(the same resampler as indexing), scaled, and written as PCM WAV. Loudness is ITU-R BS.1770
+measured by the same meter as the library's LUFS column (`analysis.loudness`, pyloudnorm's
+filters), over the whole file, so "-14LUFS" lands where the column says it will. A gain that would clip is reduced so the peak stays at
 -1 dBFS, and the manifest says so.
 """
 
@@ -55,12 +55,11 @@ def parse_normalize(text: str) -> tuple[str, float]:
 
 
 def loudness(x: np.ndarray, rate: int) -> float:
-    import pyloudnorm
+    """Integrated LUFS of the whole sound; -inf when silent."""
+    from soundfinder.analysis.loudness import integrated_lufs
 
-    block = int(0.4 * rate) + 1
-    if x.shape[0] < block:
-        x = np.concatenate([x, np.zeros((block - x.shape[0],) + x.shape[1:], dtype=x.dtype)])
-    return float(pyloudnorm.Meter(rate).integrated_loudness(x))
+    level = integrated_lufs(x, rate, max_seconds=None)
+    return float("-inf") if level is None else level
 
 
 def convert(source: str, options: ConvertOptions) -> tuple[np.ndarray, int, str, dict]:
