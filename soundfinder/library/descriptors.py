@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 
-from soundfinder.library.catalog import Catalog, decode_path
+from soundfinder.library.hashstore import VersionedHashStore
 from soundfinder.library.records import INDEXED
 
 SCHEMA = """
@@ -54,23 +54,10 @@ FIELDS = tuple(f.name for f in fields(DescriptorRow))
 _COLUMNS = ", ".join(FIELDS)
 
 
-class DescriptorStore:
+class DescriptorStore(VersionedHashStore):
     """SQL for the `descriptors` table; created with the catalog's connection (cheap)."""
 
-    def __init__(self, catalog: Catalog):
-        self.catalog = catalog
-        self.db = catalog.db
-        self._exists: bool | None = None
-        if not catalog.readonly:
-            self.db.execute(SCHEMA)
-            self._exists = True
-
-    def _ready(self) -> bool:
-        """A read-only view of a library made before descriptors existed has no table."""
-        if self._exists is None:
-            self._exists = self.db.execute(
-                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='descriptors'").fetchone() is not None
-        return self._exists
+    TABLE, SCHEMA = "descriptors", SCHEMA
 
     def put_many(self, rows: Iterable[tuple[str, Mapping]]) -> int:
         """Store (content hash, descriptor mapping) pairs in one transaction; returns how many."""
@@ -85,32 +72,10 @@ class DescriptorStore:
         return len(values)
 
     def get_many(self, hashes: Iterable[str]) -> dict[str, DescriptorRow]:
-        if not self._ready():
-            return {}
-        hs = [h for h in set(hashes) if h]
-        out: dict[str, DescriptorRow] = {}
-        for s in range(0, len(hs), 900):
-            chunk = hs[s:s + 900]
-            q = ",".join("?" * len(chunk))
-            for row in self.db.execute(f"SELECT hash, {_COLUMNS} FROM descriptors WHERE hash IN ({q})", chunk):
-                out[row[0]] = DescriptorRow(*row[1:])
-        return out
+        return {row[0]: DescriptorRow(*row[1:]) for row in self._select(_COLUMNS, hashes)}
 
     def get(self, content_hash: str | None) -> DescriptorRow | None:
         return self.get_many([content_hash]).get(content_hash) if content_hash else None
-
-    def missing(self, version: str) -> list[tuple[str, str]]:
-        """(hash, one path) of indexed content without a row of `version`: the work left for
-        `soundfinder analyze`, so an interrupted run resumes where it stopped."""
-        if not self._ready():
-            sql = "SELECT hash, MIN(path) FROM files WHERE status=? AND hash IS NOT NULL GROUP BY hash"
-            rows = self.db.execute(sql, (INDEXED,))
-        else:
-            rows = self.db.execute(
-                "SELECT f.hash, MIN(f.path) FROM files f LEFT JOIN descriptors d ON d.hash = f.hash "
-                "WHERE f.status=? AND f.hash IS NOT NULL AND (d.hash IS NULL OR d.version <> ?) "
-                "GROUP BY f.hash ORDER BY MIN(f.path)", (INDEXED, version))
-        return [(h, decode_path(p)) for h, p in rows]
 
     def allowed_vectors(self, length: tuple[float, float] | None = None, bpm_ranges=(), keys=None,
                         kind: str | None = None) -> dict[int, int]:
@@ -138,10 +103,3 @@ class DescriptorStore:
             params.append(kind)
         join = "LEFT JOIN descriptors d ON d.hash = f.hash " if on_desc else ""
         return dict(self.db.execute(f"SELECT f.id, f.vector_id FROM files f {join}WHERE {' AND '.join(where)}", params))
-
-    def count(self, version: str | None = None) -> int:
-        if not self._ready():
-            return 0
-        if version is None:
-            return int(self.db.execute("SELECT COUNT(*) FROM descriptors").fetchone()[0])
-        return int(self.db.execute("SELECT COUNT(*) FROM descriptors WHERE version=?", (version,)).fetchone()[0])
