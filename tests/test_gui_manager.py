@@ -19,6 +19,15 @@ def _ready(qtbot, w):
     qtbot.waitUntil(lambda: w.manager.panel.folders.childCount() > 0, timeout=WAIT_MS)
 
 
+def _first_row_selected(qtbot, w):
+    """The window once indexed and listed, its first row selected with the focus on the list."""
+    _ready(qtbot, w)
+    qtbot.waitUntil(lambda: w.results.rowCount() > 2, timeout=WAIT_MS)
+    w.view.setFocus()
+    w.view.selectRow(0)
+    return w, w.current_path()
+
+
 def test_folder_chip_narrows_search_and_clears(qtbot, open_window, indexed_library, sample_folder):  # noqa: F811
     w = open_window(indexed_library)
     _ready(qtbot, w)
@@ -38,12 +47,7 @@ def test_folder_chip_narrows_search_and_clears(qtbot, open_window, indexed_libra
 def test_f_stars_h_hides_and_drop_adds_to_collection(qtbot, open_window, indexed_library):  # noqa: F811
     from soundfinder.gui.results_model import mime_for_paths
 
-    w = open_window(indexed_library)
-    _ready(qtbot, w)
-    qtbot.waitUntil(lambda: w.results.rowCount() > 2, timeout=WAIT_MS)
-    w.view.setFocus()
-    w.view.selectRow(0)
-    first = w.current_path()
+    w, first = _first_row_selected(qtbot, open_window(indexed_library))
     qtbot.keyClick(w.view, Qt.Key.Key_F)
     qtbot.waitUntil(lambda: w.results.data(w.results.index(w.results.row_of(first), 0)).startswith("★"),
                     timeout=WAIT_MS)
@@ -121,12 +125,7 @@ def test_keys_rate_and_history_shows_when(qtbot, open_window, indexed_library): 
 
     from soundfinder.gui.results_model import RATING, SCORE
 
-    w = open_window(indexed_library)
-    _ready(qtbot, w)
-    qtbot.waitUntil(lambda: w.results.rowCount() > 2, timeout=WAIT_MS)
-    w.view.setFocus()
-    w.view.selectRow(0)
-    first = w.current_path()
+    w, first = _first_row_selected(qtbot, open_window(indexed_library))
 
     def stars():
         return w.results.data(w.results.index(w.results.row_of(first), RATING))
