@@ -108,3 +108,15 @@ def test_writer_and_readers_at_once(tmp_path):
     assert not errors, errors[0]
     assert lib.stats()["files"] == batches * 5
     lib.close()
+
+
+def test_every_public_verb_runs_under_the_library_lock():
+    """Own verbs and those of its parts (the folder list lives in library/folders.py) alike."""
+    import inspect
+
+    from soundfinder.library import Library
+
+    public = [n for n, a in inspect.getmembers(Library) if not n.startswith("_") and callable(a)
+              and not isinstance(inspect.getattr_static(Library, n), (classmethod, staticmethod))]
+    assert {"add_folder", "remove_folder", "folders", "commit", "knn"} <= set(public)
+    assert [n for n in public if not hasattr(getattr(Library, n), "__wrapped__")] == []

@@ -12,13 +12,12 @@ transaction that refers to them commits. A crash in between leaves rows past the
 vector count, which `open` cuts off. No catalog row ever points at a missing vector.
 
 Long because: it is the one facade over the catalog, the vector log, the graph, tags and the
-stores handed out by accessor (descriptors, names, user data, collections); each verb is a few
-lines that delegate to its module.
+stores handed out by accessor (descriptors, fingerprints, names, user data, collections); each
+verb is a few lines that delegate to its module. The folder list is in folders.py.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import threading
@@ -38,6 +37,7 @@ from soundfinder.library.errors import (
     SpaceMismatchError,
     write_error,
 )
+from soundfinder.library.folders import FolderList
 from soundfinder.library.lock import WriterLock
 from soundfinder.library.maps import MapStore
 from soundfinder.library.names import NameIndex
@@ -56,7 +56,7 @@ SNAPSHOT_FRACTION = 0.02
 
 
 @serialised
-class Library:
+class Library(FolderList):
     """Safe to share between threads: every public verb and property takes `lock` (see
     threadsafe.py); hold `lock` yourself to keep other threads out between several calls."""
 
@@ -333,13 +333,19 @@ class Library:
         matrix = self.log.matrix() if self.log is not None else np.zeros((0, 0), dtype=np.float32)
         return file_ids, vector_ids, matrix
 
+    def _store(self, attr: str, make):
+        """The store held in `attr`, made again when the catalog was reopened."""
+        store = getattr(self, attr, None)
+        if store is None or store.catalog is not self.catalog:
+            store = make(self.catalog)
+            setattr(self, attr, store)
+        return store
+
     @property
     @locked_store
     def descriptors(self) -> DescriptorStore:
         """Tempo, key, pitch, kind and loudness per content hash (rules in descriptors.py)."""
-        if getattr(self, "_descriptors", None) is None or self._descriptors.catalog is not self.catalog:
-            self._descriptors = DescriptorStore(self.catalog)
-        return self._descriptors
+        return self._store("_descriptors", DescriptorStore)
 
     @property
     @locked_store
@@ -347,9 +353,7 @@ class Library:
         """Signal fingerprints per content hash, for `duplicates` (rules in fingerprints.py)."""
         from soundfinder.library.fingerprints import FingerprintStore
 
-        if getattr(self, "_fingerprints", None) is None or self._fingerprints.catalog is not self.catalog:
-            self._fingerprints = FingerprintStore(self.catalog)
-        return self._fingerprints
+        return self._store("_fingerprints", FingerprintStore)
 
     # -- user data (favourites, ratings, hidden, history; collections): keyed by content hash
 
@@ -376,50 +380,5 @@ class Library:
         """The stored 2-D map of the library's vectors (`maps.py`; computed by query/maplayout)."""
         return MapStore(self.root, self.space_id, self.readonly)
 
-    # -- documents -----------------------------------------------------------------------
-
-    def folders(self) -> list[str]:
-        folders = sorted(d["path"] for d in self.documents.table("folders").all() if "path" in d)
-        if not folders:  # documents.json lost or damaged: the catalog keeps a copy of the list
-            folders = self._meta_folders()
-        return folders
-
-    def _meta_folders(self) -> list[str]:
-        try:
-            value = json.loads(self.catalog.get_meta("folders") or "[]")
-        except ValueError:
-            return []
-        return sorted(str(p) for p in value) if isinstance(value, list) else []
-
-    def _save_folders(self, folders: Iterable[str]) -> None:
-        with self.catalog.transaction():
-            self.catalog.set_meta("folders", json.dumps(sorted(set(folders)), ensure_ascii=False))
-
-    def add_folder(self, folder: str) -> None:
-        self._writable()
-        from tinydb import Query
-
-        path = os.path.abspath(os.path.expanduser(folder))
-        try:
-            table = self.documents.table("folders")
-            if not table.search(Query().path == path):
-                table.insert({"path": path})
-            if path not in self._meta_folders():
-                self._save_folders([*self._meta_folders(), path])
-        except (OSError, sqlite3.Error) as e:
-            raise write_error(self.root, e) from e
-
-    def remove_folder(self, folder: str) -> None:
-        """Stop following a folder and forget its records (the files stay where they are)."""
-        self._writable()
-        from tinydb import Query
-
-        path = os.path.abspath(os.path.expanduser(folder))
-        try:
-            self.documents.table("folders").remove(Query().path == path)
-            self._save_folders(p for p in self._meta_folders() if p != path)
-        except (OSError, sqlite3.Error) as e:
-            raise write_error(self.root, e) from e
-        self.forget([r.path for r in self.catalog.files_under(path)])
 
 __all__ = ["Library", "LibraryError", "LibraryLockedError", "LibraryWriteError", "SpaceMismatchError"]

@@ -29,11 +29,14 @@ def _locked(fn):
 
 
 def serialised(cls):
-    """Class decorator: every public method and property of `cls` runs under `self.lock`
-    (an RLock the instance creates), and so does `close`."""
-    for name, attr in list(vars(cls).items()):
-        if name.startswith("_") or isinstance(attr, (classmethod, staticmethod)):
+    """Class decorator: every public method and property of `cls`, its own or inherited from a
+    part such as `folders.FolderList`, runs under `self.lock` (an RLock the instance creates),
+    and so does `close`."""
+    seen: set[str] = set()
+    for name, attr in [(n, a) for klass in cls.__mro__[:-1] for n, a in vars(klass).items()]:
+        if name in seen or name.startswith("_") or isinstance(attr, (classmethod, staticmethod)):
             continue
+        seen.add(name)
         if isinstance(attr, property):
             setattr(cls, name, property(_locked(attr.fget), attr.fset and _locked(attr.fset), attr.fdel,
                                         attr.__doc__))
